@@ -1,0 +1,30 @@
+"""OpenTelemetry set-up shared by the examples: spans go to one JSON-lines file for every process.
+
+The agent names the file in ``MCP_TRACING_EXAMPLE_SPANS``; ``mcp_tracing.stdio_client`` forwards
+``MCP_TRACING_*`` variables to the servers it spawns, so they write to the same file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from mcp_tracing.testing import JsonLinesSpanExporter
+
+SPANS_FILE_ENV = "MCP_TRACING_EXAMPLE_SPANS"
+
+
+def setup_tracing(default_service_name: str) -> TracerProvider:
+    """Installs a global TracerProvider exporting to ``$MCP_TRACING_EXAMPLE_SPANS`` (if set)."""
+    # OTEL_SERVICE_NAME, when the spawner set it for this process, wins over the default.
+    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": default_service_name}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    path = os.environ.get(SPANS_FILE_ENV)
+    if path:
+        provider.add_span_processor(BatchSpanProcessor(JsonLinesSpanExporter(path)))
+    trace.set_tracer_provider(provider)
+    return provider

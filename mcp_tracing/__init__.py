@@ -1,0 +1,34 @@
+"""OpenTelemetry tracing for MCP clients and servers, over stdio and streamable HTTP.
+
+One trace from the agent's ``tools/call`` span into the server's own spans, across the process
+boundary: context travels in ``params._meta`` (SEP-414) and, for spawned stdio servers, in the child's
+environment (``TRACEPARENT``).
+
+Usage::
+
+    import mcp_tracing
+
+    # agent
+    async with mcp_tracing.stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            mcp_tracing.trace_session(session)
+            ...
+
+    # server
+    mcp_tracing.instrument_server(server)
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .client import trace_session
+from .server import TracingServerMiddleware, instrument_server
+from .stdio import stdio_client
+
+__all__ = [
+    "TracingServerMiddleware",
+    "__version__",
+    "instrument_server",
+    "stdio_client",
+    "trace_session",
+]

@@ -1,0 +1,57 @@
+"""Every attribute key, span name and fixed value mcp_tracing writes, in one place.
+
+The MCP keys follow the OpenTelemetry MCP semantic conventions (status: Development). They are copied
+here rather than imported from ``opentelemetry.semconv._incubating``, whose MCP constants are private and
+marked deprecated. The ``mcp_tracing.*`` keys carry the lesson's tool attributes that have no
+convention key; README.md has the table.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- OpenTelemetry MCP semantic conventions -------------------------------------------------------
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_RESOURCE_URI: Final = "mcp.resource.uri"
+JSONRPC_REQUEST_ID: Final = "jsonrpc.request.id"
+RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+ERROR_TYPE: Final = "error.type"
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+NETWORK_TRANSPORT: Final = "network.transport"
+NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+CLIENT_ADDRESS: Final = "client.address"
+CLIENT_PORT: Final = "client.port"
+
+EXCEPTION_TYPE: Final = "exception.type"
+
+# --- mcp_tracing's own keys for the lesson's tool.call attributes -----------------------------------
+SERVER_NAME: Final = "mcp_tracing.server.name"
+TOOL_ARGS_HASH: Final = "mcp_tracing.tool.args_hash"
+TOOL_STATUS: Final = "mcp_tracing.tool.status"
+TOOL_RESULT_SIZE: Final = "mcp_tracing.tool.result_size"
+
+# --- values -------------------------------------------------------------------------------------------
+OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+TRANSPORT_PIPE: Final = "pipe"
+TRANSPORT_TCP: Final = "tcp"
+ERROR_TOOL: Final = "tool_error"
+STATUS_OK: Final = "ok"
+STATUS_TOOL_ERROR: Final = "tool_error"
+STATUS_ERROR: Final = "error"
+
+TOOLS_CALL: Final = "tools/call"
+PROMPTS_GET: Final = "prompts/get"
+INITIALIZE: Final = "initialize"
+
+# --- span names ------------------------------------------------------------------------------------
+SERVER_SESSION_SPAN: Final = "mcp.server.session"
+"""The stdio child's process-level span: child of the spawner's ``TRACEPARENT``, parent of every server
+span whose message carried no ``_meta`` context."""
+
+INSTRUMENTATION_NAME: Final = "mcp_tracing"

@@ -1,0 +1,475 @@
+"""The only module that knows mcp 1.x from mcp 2.x.
+
+Hook points (see the project's sdk_hooks notes):
+
+* client, 2.x: the session's dispatcher (``send_raw_request``/``notify``) is the single funnel of every
+  outbound message, including ``server/discover``. The SDK opens its own ``MCP send`` CLIENT span there;
+  ``_gated_otel_span`` replaces it by ours for sessions we trace (a sampler or exporter filter would
+  break the parent chain instead).
+* client, 1.x: the session's ``send_request``/``send_notification``; the SDK has no tracing.
+* server, 2.x: a ``ServerMiddleware`` in place of the SDK's ``OpenTelemetryMiddleware``.
+* server, 1.x: the server's ``_handle_message`` (requests and notifications with the handler's context)
+  and a stream watcher around ``run`` for what never reaches it (``initialize``, invalid requests).
+
+Every patch is on the one object handed to us, never on a class, except the 2.x gate, which changes
+nothing for sessions mcp_tracing does not trace.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import weakref
+from time import time_ns
+from collections.abc import Callable, Generator, Mapping
+from contextlib import contextmanager
+from typing import Any, cast
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
+
+from . import _attributes as attr
+from .client import ACTIVE_CLIENT_SPAN, ClientTracer
+from .server import ServerTracer, TracingServerMiddleware
+
+_logger = logging.getLogger("mcp_tracing")
+
+MCP_VERSION = importlib.metadata.version("mcp")
+MCP_MAJOR = int(MCP_VERSION.split(".", 1)[0])
+IS_V2 = MCP_MAJOR >= 2
+
+_MARK = "_mcp_tracing_"
+
+# Transport facts learnt where a transport is opened (``stdio_client``), found again by the session
+# that is built on its streams. Weak, so a closed transport leaves nothing behind.
+_TRANSPORTS: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+
+
+def register_transport(streams: object, transport: str) -> None:
+    """Remembers that these transport streams are, e.g., ``pipe`` (stdio)."""
+    for stream in streams if isinstance(streams, tuple) else ():  # pyright: ignore[reportUnknownVariableType]
+        try:
+            _TRANSPORTS[stream] = transport
+        except TypeError:  # not weak-referenceable: the attribute is then simply absent
+            pass
+
+
+def _transport_of(*streams: object) -> str | None:
+    for stream in streams:
+        try:
+            found = _TRANSPORTS.get(stream)
+        except TypeError:
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def _marked(obj: object) -> bool:
+    if getattr(obj, _MARK, None) is not None:
+        _logger.warning("mcp_tracing: %r is already traced; leaving it as it is", type(obj).__name__)
+        return True
+    return False
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], model.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+# ----------------------------------------------------------------------------------------- client
+
+
+def install_client(session: object, tracer: ClientTracer) -> None:
+    """Makes ``tracer`` see every outbound message of ``session`` (see ``trace_session``)."""
+    if _marked(session):
+        return
+    if IS_V2:
+        from mcp.client.client import Client
+        from mcp.client.session import ClientSession
+
+        if isinstance(session, Client):
+            _install_v2_client(session, tracer)
+        elif isinstance(session, ClientSession):
+            _install_v2_session(session, tracer)
+        else:
+            raise TypeError(f"trace_session() takes an mcp ClientSession or Client, not {type(session).__name__}")
+    else:
+        from mcp.client.session import ClientSession
+
+        if not isinstance(session, ClientSession):
+            raise TypeError(f"trace_session() takes an mcp ClientSession, not {type(session).__name__}")
+        _install_v1_session(session, tracer)
+    setattr(session, _MARK, tracer)
+
+
+def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
+    current = getattr(client, "_session", None)
+    if current is not None:
+        _install_v2_session(current, tracer)
+        return
+    build = client._build_session
+
+    async def _build_session(exit_stack: Any) -> Any:
+        session = await build(exit_stack)
+        _install_v2_session(session, tracer)
+        return session
+
+    client._build_session = _build_session
+
+
+def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
+    install_sdk_client_span_gate()
+    dispatcher = session._dispatcher
+    if tracer.transport is None:
+        tracer.transport = _transport_of(getattr(dispatcher, "_write_stream", None))
+    send_raw_request = dispatcher.send_raw_request
+    notify = dispatcher.notify
+
+    async def traced_send_raw_request(
+        method: str, params: Mapping[str, Any] | None, opts: Any = None, **kwargs: Any
+    ) -> Any:
+        async def send(new_params: Mapping[str, Any] | None, span: Span | None) -> Any:
+            return await send_raw_request(method, new_params, opts, **kwargs)
+
+        return await tracer.request(method, params, send)
+
+    async def traced_notify(method: str, params: Mapping[str, Any] | None, opts: Any = None, **kwargs: Any) -> None:
+        async def send(new_params: Mapping[str, Any] | None, span: Span | None) -> None:
+            await notify(method, new_params, opts, **kwargs)
+
+        await tracer.notify(method, params, send)
+
+    dispatcher.send_raw_request = traced_send_raw_request
+    dispatcher.notify = traced_notify
+
+
+def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
+    if tracer.transport is None:
+        tracer.transport = _transport_of(session._write_stream, session._read_stream)
+    send_request = session.send_request
+    send_notification = session.send_notification
+
+    async def traced_send_request(request: Any, result_type: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            data = _dump(request)
+        except Exception:
+            _logger.exception("mcp_tracing cannot read this request; sending it untraced")
+            return await send_request(request, result_type, *args, **kwargs)
+
+        async def send(new_params: Mapping[str, Any] | None, span: Span | None) -> Any:
+            outgoing = _with_params(request, data, new_params)
+            if span is not None:
+                # send_request allocates the id synchronously before its first await: this is its id.
+                request_id = getattr(session, "_request_id", None)
+                if isinstance(request_id, int):
+                    span.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
+            return await send_request(outgoing, result_type, *args, **kwargs)
+
+        return await tracer.request(str(data.get("method")), data.get("params"), send)
+
+    async def traced_send_notification(notification: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            data = _dump(notification)
+        except Exception:
+            _logger.exception("mcp_tracing cannot read this notification; sending it untraced")
+            await send_notification(notification, *args, **kwargs)
+            return
+
+        async def send(new_params: Mapping[str, Any] | None, span: Span | None) -> None:
+            await send_notification(_with_params(notification, data, new_params), *args, **kwargs)
+
+        await tracer.notify(str(data.get("method")), data.get("params"), send)
+
+    session.send_request = traced_send_request
+    session.send_notification = traced_send_notification
+
+
+def _with_params(message: Any, data: dict[str, Any], params: Mapping[str, Any] | None) -> Any:
+    """The same typed 1.x message with new params (``_meta`` rides in the model's extra fields)."""
+    if params is data.get("params"):
+        return message
+    try:
+        return type(message).model_validate({**data, "params": dict(params or {})})
+    except Exception:
+        _logger.exception("mcp_tracing could not add _meta to %s; sending it unchanged", type(message).__name__)
+        return message
+
+
+_original_otel_span: Callable[..., Any] | None = None
+
+
+def install_sdk_client_span_gate() -> None:
+    """Replaces mcp 2.x's ``MCP send`` span by ours, for traced sessions only (idempotent).
+
+    The SDK imports ``otel_span`` into ``mcp.shared.jsonrpc_dispatcher`` and opens its CLIENT span with
+    it around the ``_meta`` injection. When the current span is the one mcp_tracing opened for this
+    message, the gate yields a non-recording view of it instead: no second span, and the SDK's
+    ``inject`` writes our span's context into ``_meta``. The request id the SDK allocated is copied
+    onto our span. Every other caller gets the SDK's span exactly as before.
+    """
+    global _original_otel_span
+    if _original_otel_span is not None:
+        return
+    from mcp.shared import jsonrpc_dispatcher
+
+    _original_otel_span = jsonrpc_dispatcher.otel_span
+    jsonrpc_dispatcher.otel_span = _gated_otel_span  # pyright: ignore[reportAttributeAccessIssue]
+
+
+@contextmanager
+def _gated_otel_span(name: str, **kwargs: Any) -> Generator[Span]:
+    ours = ACTIVE_CLIENT_SPAN.get()
+    if ours is None or kwargs.get("kind") is not SpanKind.CLIENT or trace.get_current_span() is not ours:
+        assert _original_otel_span is not None
+        with _original_otel_span(name, **kwargs) as span:
+            yield span
+        return
+    request_id = (kwargs.get("attributes") or {}).get(attr.JSONRPC_REQUEST_ID)
+    if request_id is not None:
+        ours.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
+    yield NonRecordingSpan(ours.get_span_context())
+
+
+# ----------------------------------------------------------------------------------------- server
+
+
+def install_server(server: object, tracer: ServerTracer) -> None:
+    """Traces every inbound message of ``server`` (see ``instrument_server``)."""
+    lowlevel = _lowlevel_server(server)
+    if _marked(lowlevel):
+        return
+    name = getattr(lowlevel, "name", None)
+    tracer.server_name = name if isinstance(name, str) else None
+    _wrap_run(lowlevel, tracer)
+    if IS_V2:
+        _install_v2_server(lowlevel, tracer)
+    else:
+        _install_v1_server(lowlevel, tracer)
+    setattr(lowlevel, _MARK, tracer)
+
+
+def _lowlevel_server(server: object) -> Any:
+    from mcp.server.lowlevel import Server
+
+    if isinstance(server, Server):
+        return server
+    # MCPServer (2.x) and FastMCP (1.x) keep the low-level server in a private attribute.
+    inner = getattr(server, "_lowlevel_server" if IS_V2 else "_mcp_server", None)
+    if isinstance(inner, Server):
+        return inner
+    raise TypeError(f"instrument_server() takes an MCP Server, FastMCP or MCPServer, not {type(server).__name__}")
+
+
+def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
+    from .stdio import end_session_span, start_session_span
+
+    run = lowlevel.run
+
+    async def traced_run(*args: Any, **kwargs: Any) -> Any:
+        # mcp 1.x's streamable-HTTP session manager also serves each HTTP session through ``run`` and is
+        # the only caller that passes ``stateless``: those sessions are not the process's session.
+        if "stateless" in kwargs:
+            return await _run_v1(run, tracer, args, kwargs)
+        try:
+            span = start_session_span(tracer.tracer, tracer.tracer_provider)
+            tracer.session_spans.append(span)
+        except Exception:
+            _logger.exception("mcp_tracing could not open the session span")
+            return await _run_v1(run, tracer, args, kwargs)
+        try:
+            return await _run_v1(run, tracer, args, kwargs)
+        finally:
+            tracer.session_spans.remove(span)
+            end_session_span(span, tracer.tracer_provider)
+
+    lowlevel.run = traced_run
+
+
+def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    ours = TracingServerMiddleware(tracer)
+    chain: list[Any] = lowlevel.middleware
+    for index, middleware in enumerate(chain):
+        if isinstance(middleware, OpenTelemetryMiddleware):
+            chain[index] = ours  # same position, outermost: never a second SERVER span
+            return
+    chain.insert(0, ours)
+
+
+async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if IS_V2 or len(args) < 2:
+        return await run(*args, **kwargs)
+    watcher = _ResponseWatcher(tracer)
+    read_stream, write_stream, *rest = args
+    return await run(_ReadProxy(read_stream, watcher), _WriteProxy(write_stream, watcher), *rest, **kwargs)
+
+
+def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
+    from mcp.shared.session import RequestResponder
+
+    handle_message = lowlevel._handle_message
+
+    async def traced_handle_message(message: Any, session: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(message, RequestResponder):
+            request = cast(Any, message.request).root
+            watcher = getattr(getattr(session, "_read_stream", None), "watcher", None)
+            if isinstance(watcher, _ResponseWatcher):
+                watcher.claim(message.request_id)
+            method: str = request.method
+            with tracer.span(
+                method,
+                _v1_params(request),
+                message.request_meta,
+                request_id=message.request_id,
+                protocol_version=_v1_protocol_version(session),
+            ) as span:
+                if span is not None:
+                    respond = message.respond
+
+                    async def traced_respond(response: Any) -> None:
+                        tracer.record(span, method, response)
+                        await respond(response)
+
+                    message.respond = traced_respond  # type: ignore[method-assign]
+                return await handle_message(message, session, *args, **kwargs)
+        root = getattr(message, "root", None)
+        method = getattr(root, "method", None)
+        if not isinstance(method, str):
+            return await handle_message(message, session, *args, **kwargs)
+        with tracer.span(method, None, getattr(getattr(root, "params", None), "meta", None)):
+            return await handle_message(message, session, *args, **kwargs)
+
+    lowlevel._handle_message = traced_handle_message
+
+
+def _v1_params(request: Any) -> dict[str, Any] | None:
+    params = getattr(request, "params", None)
+    if params is None:
+        return None
+    out: dict[str, Any] = {}
+    for key in ("name", "arguments", "uri"):
+        value = getattr(params, key, None)
+        if value is not None:
+            out[key] = value if isinstance(value, str | dict) else str(value)
+    return out
+
+
+def _v1_protocol_version(session: Any) -> str | None:
+    version = getattr(getattr(session, "_client_params", None), "protocolVersion", None)
+    return version if isinstance(version, str) else None
+
+
+class _ResponseWatcher:
+    """Pairs requests read from a 1.x server's transport with the responses written back.
+
+    Requests the server dispatches get their span in ``_handle_message`` and are claimed there. The rest
+    (``initialize``, answered by the session itself, and requests the session rejects before dispatch)
+    get a span from arrival to response when the response is written.
+    """
+
+    def __init__(self, tracer: ServerTracer) -> None:
+        self.tracer = tracer
+        self.pending: dict[object, tuple[str, dict[str, Any] | None, object, int, str | None]] = {}
+        self.claimed: set[object] = set()
+
+    def claim(self, request_id: object) -> None:
+        self.claimed.add(request_id)
+
+    def incoming(self, item: object) -> None:
+        root = getattr(getattr(item, "message", None), "root", None)
+        if type(root).__name__ != "JSONRPCRequest":
+            return
+        params = getattr(root, "params", None)
+        params = params if isinstance(params, dict) else None
+        version = (params or {}).get("protocolVersion") if getattr(root, "method", None) == attr.INITIALIZE else None
+        self.pending[root.id] = (  # type: ignore[union-attr]
+            str(getattr(root, "method", "")),
+            params,
+            (params or {}).get("_meta"),
+            time_ns(),
+            version if isinstance(version, str) else None,
+        )
+
+    def outgoing(self, item: object) -> None:
+        root = getattr(getattr(item, "message", None), "root", None)
+        kind = type(root).__name__
+        if kind not in ("JSONRPCResponse", "JSONRPCError"):
+            return
+        request_id = getattr(root, "id", None)
+        entry = self.pending.pop(request_id, None)
+        if request_id in self.claimed:
+            self.claimed.discard(request_id)
+            return
+        if entry is None:
+            return
+        method, params, meta, start, version = entry
+        if kind == "JSONRPCResponse":
+            result = getattr(root, "result", None)
+            if method == attr.INITIALIZE and isinstance(result, dict):
+                version = cast(dict[str, Any], result).get("protocolVersion", version)
+            response: object = result
+        else:
+            response = getattr(root, "error", None)
+        with self.tracer.span(
+            method, params, meta, request_id=request_id, protocol_version=version, start_time=start
+        ) as span:
+            self.tracer.record(span, method, response)
+
+
+class _ReadProxy:
+    def __init__(self, inner: Any, watcher: _ResponseWatcher) -> None:
+        self._inner = inner
+        self.watcher = watcher
+
+    async def receive(self) -> Any:
+        item = await self._inner.receive()
+        self._see(item)
+        return item
+
+    def _see(self, item: object) -> None:
+        try:
+            self.watcher.incoming(item)
+        except Exception:
+            _logger.exception("mcp_tracing could not read an incoming message")
+
+    def __aiter__(self) -> _ReadProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self._inner.__anext__()
+        self._see(item)
+        return item
+
+    async def __aenter__(self) -> _ReadProxy:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _WriteProxy:
+    def __init__(self, inner: Any, watcher: _ResponseWatcher) -> None:
+        self._inner = inner
+        self.watcher = watcher
+
+    async def send(self, item: Any) -> None:
+        try:
+            self.watcher.outgoing(item)
+        except Exception:
+            _logger.exception("mcp_tracing could not read an outgoing message")
+        await self._inner.send(item)
+
+    async def __aenter__(self) -> _WriteProxy:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

@@ -1,0 +1,181 @@
+"""Span bookkeeping shared by the client and server sides: names, attributes and outcomes of one MCP message.
+
+Nothing here knows the SDK version: callers hand over plain method names, ``params`` mappings and
+results (dicts or pydantic models), and ``_compat`` does the translation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.trace import Span, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from . import _attributes as attr
+from .privacy import args_hash
+
+_logger = logging.getLogger("mcp_tracing")
+
+
+def target_of(method: str, params: Mapping[str, Any] | None) -> str | None:
+    """The span-name target of the conventions: the tool or prompt name."""
+    if params is None or method not in (attr.TOOLS_CALL, attr.PROMPTS_GET):
+        return None
+    name = params.get("name")
+    return name if isinstance(name, str) else None
+
+
+def span_name(method: str, params: Mapping[str, Any] | None) -> str:
+    """``{mcp.method.name} {target}``, or the method alone when there is no target."""
+    target = target_of(method, params)
+    return f"{method} {target}" if target else method
+
+
+def message_attributes(
+    method: str,
+    params: Mapping[str, Any] | None,
+    *,
+    request_id: object = None,
+    protocol_version: str | None = None,
+    transport: str | None = None,
+    server_name: str | None = None,
+) -> dict[str, AttributeValue]:
+    """The attributes known when a message is sent or received, so samplers can decide on them."""
+    attributes: dict[str, AttributeValue] = {attr.MCP_METHOD_NAME: method}
+    target = target_of(method, params)
+    if method == attr.TOOLS_CALL:
+        attributes[attr.GEN_AI_OPERATION_NAME] = attr.OPERATION_EXECUTE_TOOL
+        if target is not None:
+            attributes[attr.GEN_AI_TOOL_NAME] = target
+    elif method == attr.PROMPTS_GET and target is not None:
+        attributes[attr.GEN_AI_PROMPT_NAME] = target
+    if params is not None and method.startswith(("resources/", "notifications/resources/")):
+        uri = params.get("uri")
+        if isinstance(uri, str):
+            attributes[attr.MCP_RESOURCE_URI] = uri
+    if request_id is not None:
+        attributes[attr.JSONRPC_REQUEST_ID] = str(request_id)
+    if protocol_version:
+        attributes[attr.MCP_PROTOCOL_VERSION] = protocol_version
+    if transport:
+        attributes[attr.NETWORK_TRANSPORT] = transport
+    if server_name:
+        attributes[attr.SERVER_NAME] = server_name
+    return attributes
+
+
+def record_arguments(span: Span, method: str, params: Mapping[str, Any] | None) -> None:
+    """Adds the keyed hash of a tool call's arguments (never the arguments themselves)."""
+    if method != attr.TOOLS_CALL or params is None or not span.is_recording():
+        return
+    digest = args_hash(params.get("arguments"))
+    if digest is not None:
+        span.set_attribute(attr.TOOL_ARGS_HASH, digest)
+
+
+def _field(result: object, *names: str) -> object:
+    for name in names:
+        if isinstance(result, Mapping):
+            if name in result:
+                return result[name]  # pyright: ignore[reportUnknownVariableType]
+        elif hasattr(result, name):
+            return getattr(result, name)
+    return None
+
+
+def _unwrap(result: object) -> object:
+    # mcp 1.x wraps results in a ``ServerResult``/``ClientResult`` RootModel.
+    root = getattr(result, "root", None)
+    return root if root is not None and not isinstance(result, Mapping) else result
+
+
+def result_size(result: object) -> int | None:
+    """Bytes of the result as JSON on the wire."""
+    result = _unwrap(result)
+    try:
+        dump = getattr(result, "model_dump_json", None)
+        if dump is not None:
+            return len(dump(by_alias=True, exclude_none=True).encode())
+        return len(json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    except Exception:
+        _logger.debug("cannot size a result", exc_info=True)
+        return None
+
+
+def is_tool_error(result: object) -> bool:
+    """``CallToolResult.isError`` as the wire would carry it (model or dict, 1.x or 2.x)."""
+    return _field(_unwrap(result), "isError", "is_error") is True
+
+
+def record_result(span: Span, method: str, result: object) -> None:
+    """Marks a successful response: tool status, result size, ``isError`` as ``tool_error``."""
+    if not span.is_recording():
+        return
+    if method != attr.TOOLS_CALL:
+        return
+    size = result_size(result)
+    if size is not None:
+        span.set_attribute(attr.TOOL_RESULT_SIZE, size)
+    if is_tool_error(result):
+        span.set_attribute(attr.ERROR_TYPE, attr.ERROR_TOOL)
+        span.set_attribute(attr.TOOL_STATUS, attr.STATUS_TOOL_ERROR)
+        span.set_status(StatusCode.ERROR, attr.ERROR_TOOL)
+    else:
+        span.set_attribute(attr.TOOL_STATUS, attr.STATUS_OK)
+
+
+def record_error_code(span: Span, method: str, code: object) -> None:
+    """Marks a JSON-RPC error response. The message is not recorded: it may echo client input."""
+    code_text = str(code)
+    span.set_attribute(attr.ERROR_TYPE, code_text)
+    span.set_attribute(attr.RPC_RESPONSE_STATUS_CODE, code_text)
+    if method == attr.TOOLS_CALL:
+        span.set_attribute(attr.TOOL_STATUS, attr.STATUS_ERROR)
+    span.set_status(StatusCode.ERROR, f"JSON-RPC error {code_text}")
+
+
+def jsonrpc_code(exc: BaseException) -> int | None:
+    """The JSON-RPC error code an SDK exception carries (``McpError``/``MCPError``), else ``None``."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+INVALID_PARAMS = -32602
+
+
+def _is_validation_error(exc: BaseException) -> bool:
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError)
+
+
+def record_exception(span: Span, method: str, exc: BaseException) -> None:
+    """Marks a span ended by an exception: JSON-RPC code when it carries one, else the exception type.
+
+    Only the type is recorded, never ``str(exc)``: exception text routinely carries arguments and secrets.
+    """
+    code = jsonrpc_code(exc)
+    if code is None and _is_validation_error(exc):
+        code = INVALID_PARAMS  # what the SDK puts on the wire; pydantic's text carries client input
+    if code is not None:
+        record_error_code(span, method, code)
+        return
+    type_name = type(exc).__qualname__
+    span.set_attribute(attr.ERROR_TYPE, type_name)
+    if method == attr.TOOLS_CALL:
+        span.set_attribute(attr.TOOL_STATUS, attr.STATUS_ERROR)
+    span.add_event("exception", {attr.EXCEPTION_TYPE: f"{type(exc).__module__}.{type_name}"})
+    span.set_status(StatusCode.ERROR, type_name)
+
+
+def record_response(span: Span, method: str, response: object) -> None:
+    """Records a response given as a result or as a JSON-RPC ``ErrorData``-like object or dict."""
+    code = _field(response, "code") if _field(response, "message") is not None else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        record_error_code(span, method, code)
+    else:
+        record_result(span, method, response)

@@ -1,0 +1,186 @@
+"""Client side: one CLIENT span per MCP request and notification, its context in ``params._meta``.
+
+Usage::
+
+    from mcp import ClientSession
+    import mcp_tracing
+
+    async with mcp_tracing.stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            mcp_tracing.trace_session(session)
+            await session.initialize()
+            await session.call_tool("read_file", {"path": "a.txt"})   # span "tools/call read_file"
+
+``trace_session`` works on mcp 1.x ``ClientSession`` and on mcp 2.x ``ClientSession`` and ``Client``
+(entered or not). It patches the one object it is given, never a class: other sessions are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Span, SpanKind, TracerProvider
+
+from . import _attributes as attr
+from . import _spans
+from ._version import __version__
+from .propagation import inject_meta
+
+__all__ = ["trace_session"]
+
+_logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+ACTIVE_CLIENT_SPAN: ContextVar[Span | None] = ContextVar("mcp_tracing_active_client_span", default=None)
+"""The client span mcp_tracing opened for the message being sent in this context. On mcp 2.x the SDK's
+own ``MCP send`` span is replaced by this one (see ``_compat``)."""
+
+SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
+
+
+@dataclass
+class ClientTracer:
+    """Per-session state and the span logic for every outbound message of one client session."""
+
+    tracer: trace.Tracer
+    server_name: str | None = None
+    transport: str | None = None
+    protocol_version: str | None = None
+    _explicit_server_name: bool = field(default=False, repr=False)
+
+    async def request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
+        """Sends one request inside its CLIENT span; ``send`` gets the params with ``_meta`` injected."""
+        if not is_instrumentation_enabled():
+            return await send(params, None)
+        with self._span(method, params) as span:
+            if span is None:
+                return await send(params, None)
+            try:
+                result = await send(self._inject(params), span)
+            except BaseException as exc:
+                self._safely(_spans.record_exception, span, method, exc)
+                raise
+            self._safely(self._record_result, span, method, result)
+            return result
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
+        """Sends one notification inside its CLIENT span, ``_meta`` injected (the SDK does not)."""
+        return await self.request(method, params, send)
+
+    @contextmanager
+    def _span(self, method: str, params: Mapping[str, Any] | None):  # noqa: ANN202
+        try:
+            span = self.tracer.start_span(
+                _spans.span_name(method, params),
+                kind=SpanKind.CLIENT,
+                attributes=_spans.message_attributes(
+                    method,
+                    params,
+                    protocol_version=self.protocol_version,
+                    transport=self.transport,
+                    server_name=self.server_name,
+                ),
+            )
+            _spans.record_arguments(span, method, params)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            active = ACTIVE_CLIENT_SPAN.set(span)
+        except Exception:
+            _logger.exception("mcp_tracing could not start a client span; sending untraced")
+            yield None
+            return
+        try:
+            yield span
+        finally:
+            ACTIVE_CLIENT_SPAN.reset(active)
+            otel_context.detach(token)
+            span.end()
+
+    def _inject(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        try:
+            meta = (params or {}).get("_meta")
+            return {**(params or {}), "_meta": inject_meta(meta if isinstance(meta, Mapping) else None)}  # pyright: ignore[reportUnknownArgumentType]
+        except Exception:
+            _logger.exception("mcp_tracing could not inject _meta; sending without it")
+            return params
+
+    def _record_result(self, span: Span, method: str, result: object) -> None:
+        if method == attr.INITIALIZE:
+            self.learn_server(result)
+            if self.server_name:
+                span.set_attribute(attr.SERVER_NAME, self.server_name)
+            if self.protocol_version:
+                span.set_attribute(attr.MCP_PROTOCOL_VERSION, self.protocol_version)
+        _spans.record_result(span, method, result)
+
+    def learn_server(self, result: object) -> None:
+        """Takes the server name and protocol version from an ``initialize`` result (dict or model)."""
+        info = _get(result, "serverInfo", "server_info")
+        name = _get(info, "name")
+        if isinstance(name, str) and name and not self._explicit_server_name:
+            self.server_name = name
+        version = _get(result, "protocolVersion", "protocol_version")
+        if isinstance(version, str) and version:
+            self.protocol_version = version
+
+    @staticmethod
+    def _safely(record: Callable[..., None], *args: Any) -> None:
+        try:
+            record(*args)
+        except Exception:
+            _logger.exception("mcp_tracing could not record a span outcome")
+
+
+def _get(obj: object, *names: str) -> object:
+    obj = getattr(obj, "root", obj) if not isinstance(obj, Mapping) else obj
+    for name in names:
+        if isinstance(obj, Mapping):
+            if name in obj:
+                return obj[name]  # pyright: ignore[reportUnknownVariableType]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+_T = TypeVar("_T")
+
+
+def trace_session(
+    session: _T,
+    *,
+    server_name: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> _T:
+    """Traces every request and notification a client session sends, and returns the same session.
+
+    Each message gets exactly one CLIENT span named ``{mcp.method.name} {target}`` (target: the tool or
+    prompt name), and that span's context travels in ``params._meta`` (SEP-414) through the globally
+    configured propagators. On mcp 2.x the SDK's own ``MCP send ...`` span is replaced, not nested.
+
+    Args:
+        session: an mcp 1.x ``ClientSession``, or an mcp 2.x ``ClientSession`` or ``Client`` (before or
+            after it is entered). Tracing the same object twice logs a warning and changes nothing.
+        server_name: the ``mcp_tracing.server.name`` attribute; by default the ``serverInfo.name`` the
+            server gives in its ``initialize`` result.
+        tracer_provider: where spans go; the global provider when omitted.
+
+    Returns:
+        ``session`` itself, so ``session = trace_session(ClientSession(...))`` reads naturally.
+
+    Raises:
+        TypeError: ``session`` is not a client session this version of mcp_tracing knows.
+    """
+    from . import _compat
+
+    tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+    client_tracer = ClientTracer(tracer, server_name=server_name, _explicit_server_name=server_name is not None)
+    _compat.install_client(session, client_tracer)
+    return session
