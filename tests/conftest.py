@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mcp_tracing.testing import capture_spans
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = ROOT / "tests" / "servers" / "probe_server.py"
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# The process-wide provider, set once: mcp 2.x's own spans (scope "mcp-python-sdk") can only go there, and
+# the tests must see them to prove they are replaced rather than duplicated. mcp_tracing itself is always
+# given the test's local provider.
+GLOBAL_EXPORTER = InMemorySpanExporter()
+_global_provider = TracerProvider()
+_global_provider.add_span_processor(SimpleSpanProcessor(GLOBAL_EXPORTER))
+trace.set_tracer_provider(_global_provider)
+
+
+@pytest.fixture
+def capture() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """A local provider for mcp_tracing; finished spans of the global provider are merged into its exporter."""
+    GLOBAL_EXPORTER.clear()
+    with capture_spans() as (provider, exporter):
+        yield provider, _Merged(exporter)
+
+
+class _Merged(InMemorySpanExporter):
+    """The local exporter's spans followed by whatever reached the global provider during the test."""
+
+    def __init__(self, local: InMemorySpanExporter) -> None:
+        super().__init__()
+        self._local = local
+
+    def get_finished_spans(self):  # type: ignore[no-untyped-def]
+        return tuple(self._local.get_finished_spans()) + tuple(GLOBAL_EXPORTER.get_finished_spans())
+
+    def clear(self) -> None:
+        self._local.clear()
+        GLOBAL_EXPORTER.clear()
+
+
+@pytest.fixture
+def spans_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where spawned servers write their spans (forwarded to them as an MCP_TRACING_* variable)."""
+    path = tmp_path / "spans.jsonl"
+    monkeypatch.setenv("MCP_TRACING_EXAMPLE_SPANS", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _hash_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A fixed key: hashes are comparable across processes and nothing is written to the real home.
+    monkeypatch.setenv("MCP_TRACING_HASH_KEY", "test-key")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+def other_python() -> str | None:
+    """The interpreter of the other mcp major version's venv, set by .ci/run."""
+    path = os.environ.get("MCP_TRACING_OTHER_PYTHON")
+    return path if path and Path(path).exists() else None

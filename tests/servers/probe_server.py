@@ -1,0 +1,73 @@
+"""A stdio MCP server for the tests (mcp 1.x and 2.x): reports what it received, fails on demand.
+
+``PROBE_TRACED=0`` runs it without mcp_tracing, to compare what a client receives with and without it.
+Spans go to ``$MCP_TRACING_EXAMPLE_SPANS`` (see examples/_setup.py).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+
+from _setup import setup_tracing  # noqa: E402
+from opentelemetry import baggage, trace  # noqa: E402
+
+import mcp_tracing  # noqa: E402
+
+try:
+    from mcp.server.mcpserver import MCPServer as McpServer  # mcp 2.x
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as McpServer  # type: ignore[no-redef]
+
+provider = setup_tracing("probe-server")
+tracer = trace.get_tracer("tests.probe")
+server = McpServer("probe")
+if os.environ.get("PROBE_TRACED", "1") == "1":
+    mcp_tracing.instrument_server(server)
+
+REPORTED_PREFIXES = ("OTEL_", "MCP_TRACING_", "TRACE", "BAGGAGE", "CALLER_")
+
+
+@server.tool()
+def work(n: int) -> str:
+    """Opens a span of its own, so tests can see the tool's work nest under the server span."""
+    with tracer.start_as_current_span("probe.work", attributes={"n": n}):
+        return f"done {n}"
+
+
+@server.tool()
+def boom(secret: str) -> str:
+    """Raises: the SDK turns this into an ``isError`` result."""
+    raise ValueError(f"boom with {secret}")
+
+
+@server.tool()
+def env_report() -> dict[str, object]:
+    """The environment this process was spawned with (the parts the tests care about)."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(REPORTED_PREFIXES)}
+    return {
+        "env": env,
+        "has_path": "PATH" in os.environ,
+        "service_name": provider.resource.attributes.get("service.name"),
+        "python": sys.executable,
+        "mcp_version": importlib.metadata.version("mcp"),
+    }
+
+
+@server.tool()
+def context_report() -> dict[str, object]:
+    """The span and baggage current inside the tool."""
+    ctx = trace.get_current_span().get_span_context()
+    return {
+        "trace_id": format(ctx.trace_id, "032x"),
+        "span_id": format(ctx.span_id, "016x"),
+        "baggage": {k: str(v) for k, v in baggage.get_all().items()},
+    }
+
+
+if __name__ == "__main__":
+    server.run()

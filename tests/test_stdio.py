@@ -1,0 +1,380 @@
+"""End to end over real stdio subprocesses: the agent's spans and the spawned server's spans in one trace."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import other_python
+from helpers import all_spans, one, outcome, probe_params, structured
+from mcp import ClientSession
+from mcp.client.stdio import stdio_client as sdk_stdio_client
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import mcp_tracing
+import mcp_tracing.stdio
+from mcp_tracing import _attributes as attr
+from mcp_tracing._compat import IS_V2, MCP_VERSION
+from mcp_tracing.privacy import args_hash
+from mcp_tracing.testing import SpanRecord, read_spans
+
+pytestmark = pytest.mark.anyio
+
+Call = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+async def run_calls(
+    params: Any,
+    calls: list[Call],
+    provider: TracerProvider,
+    *,
+    traced_client: bool = True,
+    traced_spawn: bool = True,
+    calls_in_span: bool = True,
+) -> tuple[SpanRecord, list[Any]]:
+    """Spawns the server inside span ``agent.root``, makes the calls, returns the root and the outcomes.
+
+    With ``calls_in_span=False`` the root is current only while the server is spawned, so the calls carry
+    no context at all (not even the one mcp 2.x's own client would inject).
+    """
+    tracer = provider.get_tracer("tests.agent")
+    results: list[Any] = []
+    root = tracer.start_span("agent.root")
+    token = otel_context.attach(trace.set_span_in_context(root))
+    try:
+        async with AsyncExitStack() as stack:
+            transport = mcp_tracing.stdio_client(params) if traced_spawn else sdk_stdio_client(params)
+            read, write = await stack.enter_async_context(transport)
+            session = await stack.enter_async_context(ClientSession(read, write))
+            if not calls_in_span:
+                otel_context.detach(token)
+                token = None
+            if traced_client:
+                mcp_tracing.trace_session(session, tracer_provider=provider)
+            with anyio.fail_after(20):
+                await session.initialize()
+                for name, arguments, kwargs in calls:
+                    try:
+                        results.append(await session.call_tool(name, arguments, **kwargs))
+                    except Exception as exc:  # the SDK's own errors are part of what we compare
+                        results.append(exc)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+        root.end()
+    ctx = root.get_span_context()
+    record = SpanRecord("agent.root", format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), None, "", 0, 0, "", None, None)
+    return record, results
+
+
+def assert_one_client_and_one_server_span_per_request(spans: list[SpanRecord]) -> None:
+    """No duplicates: every request id has exactly one CLIENT and one SERVER span (SDK 2.x spans replaced)."""
+    assert not [s.name for s in spans if s.name.startswith("MCP send")]
+    ids: dict[tuple[str, str], int] = {}
+    for s in spans:
+        if attr.JSONRPC_REQUEST_ID in s.attributes:
+            key = (str(s.attributes[attr.JSONRPC_REQUEST_ID]), s.kind)
+            ids[key] = ids.get(key, 0) + 1
+    request_ids = {rid for rid, _ in ids}
+    assert request_ids, "no request spans at all"
+    for rid in request_ids:
+        assert ids.get((rid, "CLIENT")) == 1, (rid, ids)
+        assert ids.get((rid, "SERVER")) == 1, (rid, ids)
+
+
+async def test_tool_call_spans_one_trace_across_the_process_boundary(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """agent root -> client tools/call -> (child) server tools/call -> the tool's own span, one trace."""
+    provider, exporter = capture
+    root, results = await run_calls(probe_params(), [("work", {"n": 3}, {})], provider)
+    assert structured(results[0]) == "done 3"
+    spans = all_spans(exporter, spans_file)
+    client = one(spans, "tools/call work", "CLIENT")
+    server = one(spans, "tools/call work", "SERVER")
+    inner = one(spans, "probe.work")
+    assert {s.trace_id for s in (client, server, inner)} == {root.trace_id}
+    assert client.parent_id == root.span_id
+    assert server.parent_id == client.span_id
+    assert inner.parent_id == server.span_id
+    assert server.pid != os.getpid() and inner.pid == server.pid
+    assert server.service == "probe-server"
+
+    request_id = client.attributes[attr.JSONRPC_REQUEST_ID]
+    version = client.attributes[attr.MCP_PROTOCOL_VERSION]
+    common = {
+        attr.MCP_METHOD_NAME: "tools/call",
+        attr.GEN_AI_OPERATION_NAME: "execute_tool",
+        attr.GEN_AI_TOOL_NAME: "work",
+        attr.JSONRPC_REQUEST_ID: request_id,
+        attr.MCP_PROTOCOL_VERSION: version,
+        attr.NETWORK_TRANSPORT: "pipe",
+        attr.SERVER_NAME: "probe",
+        attr.TOOL_ARGS_HASH: args_hash({"n": 3}),
+        attr.TOOL_STATUS: "ok",
+    }
+    assert isinstance(client.attributes.pop(attr.TOOL_RESULT_SIZE), int)
+    assert isinstance(server.attributes.pop(attr.TOOL_RESULT_SIZE), int)
+    assert client.attributes == common
+    assert server.attributes == common
+    assert (client.kind, server.kind, client.status, server.status) == ("CLIENT", "SERVER", "UNSET", "UNSET")
+    assert_one_client_and_one_server_span_per_request(spans)
+    # The handshake is traced as well: initialize and notifications/initialized, each under its client span.
+    for name in ("initialize", "notifications/initialized"):
+        assert one(spans, name, "SERVER").parent_id == one(spans, name, "CLIENT").span_id
+
+
+async def test_session_span_is_child_of_the_spawn_span_and_parents_messages_without_meta(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """The child reads TRACEPARENT at start; messages without _meta nest under its session span.
+
+    A hand-written JSON-RPC client, since every real client (mcp 2.x's own, untraced) injects _meta. The
+    server's stdin is then closed: the spans must be flushed on EOF.
+    """
+    provider, _ = capture
+    with provider.get_tracer("tests").start_as_current_span("agent.spawn") as spawn:
+        env = {**os.environ, **mcp_tracing.stdio.child_environment({"PROBE_TRACED": "1"})}
+    returncode, replies = await raw_exchange(env, RAW_HANDSHAKE + [RAW_WORK, RAW_LIST], close_stdin=True)
+    assert returncode == 0 and all("result" in r for r in replies)
+    trace_id, spawn_id = format(spawn.get_span_context().trace_id, "032x"), format(spawn.get_span_context().span_id, "016x")
+    spans = read_spans(spans_file)
+    session = one(spans, attr.SERVER_SESSION_SPAN)
+    assert (session.trace_id, session.parent_id) == (trace_id, spawn_id)
+    assert session.kind == "INTERNAL" and session.service == "probe-server"
+    for name in ("initialize", "notifications/initialized", "tools/call work", "tools/list"):
+        server = one(spans, name, "SERVER")
+        assert (server.trace_id, server.parent_id) == (trace_id, session.span_id), name
+    assert one(spans, "probe.work").parent_id == one(spans, "tools/call work", "SERVER").span_id
+    assert len(spans) == 6
+
+
+async def test_child_environment_carries_context_and_exporter_settings_but_not_the_agents_name(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATH, the caller's env and OTEL_*/MCP_TRACING_* reach the child; the service name stays its own."""
+    provider, exporter = capture
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=agents")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "agent-svc")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=agent-svc,team=agents")
+    monkeypatch.setenv("MCP_TRACING_SETTING", "on")
+    params = probe_params({"CALLER_VAR": "from-caller", "OTEL_TRACES_SAMPLER_ARG": "1.0"})
+    root, results = await run_calls(params, [("env_report", {}, {})], provider)
+    report = structured(results[0])
+    env = report["env"]
+    traceparent = env.pop("TRACEPARENT")
+    assert traceparent.split("-")[1:3] == [root.trace_id, root.span_id]
+    assert env == {
+        "CALLER_VAR": "from-caller",
+        "MCP_TRACING_EXAMPLE_SPANS": str(spans_file),
+        "MCP_TRACING_HASH_KEY": "test-key",
+        "MCP_TRACING_SETTING": "on",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-team=agents",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "1.0",  # the caller's value wins over the forwarded one
+    }
+    assert report["has_path"] is True
+    assert report["service_name"] == "probe-server"
+    assert {s.service for s in read_spans(spans_file)} == {"probe-server"}
+
+
+async def test_a_service_name_the_caller_gives_the_child_is_used(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider, _ = capture
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "agent-svc")
+    _, results = await run_calls(probe_params({"OTEL_SERVICE_NAME": "files"}), [("env_report", {}, {})], provider)
+    assert structured(results[0])["service_name"] == "files"
+    assert {s.service for s in read_spans(spans_file)} == {"files"}
+
+
+async def test_a_traceparent_the_caller_set_is_kept(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    provider, _ = capture
+    chosen = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    _, results = await run_calls(probe_params({"TRACEPARENT": chosen}), [("env_report", {}, {})], provider)
+    assert structured(results[0])["env"]["TRACEPARENT"] == chosen
+    session = one(read_spans(spans_file), attr.SERVER_SESSION_SPAN)
+    assert (session.trace_id, session.parent_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+
+
+MALFORMED_TRACEPARENTS = {
+    "garbage": "not a traceparent",
+    "bad-hex": "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
+    "zero-trace-id": "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    "zero-span-id": "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+    "version-ff": "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "10kb": "00-" + "a" * 10_240,
+}
+
+CALLS: list[Call] = [("work", {"n": 2}, {}), ("boom", {"secret": "x"}, {})]
+
+
+@pytest.mark.parametrize("value", MALFORMED_TRACEPARENTS.values(), ids=MALFORMED_TRACEPARENTS.keys())
+async def test_malformed_traceparent_in_env_means_a_new_root_and_an_unchanged_answer(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, value: str
+) -> None:
+    provider, _ = capture
+    env = {"TRACEPARENT": value}
+    _, untraced = await run_calls(probe_params(env, traced=False), CALLS, provider, traced_client=False, calls_in_span=False)
+    _, traced = await run_calls(probe_params(env), CALLS, provider, traced_client=False, calls_in_span=False)
+    assert [outcome(r) for r in traced] == [outcome(r) for r in untraced]
+    spans = read_spans(spans_file)
+    assert one(spans, attr.SERVER_SESSION_SPAN).parent_id is None
+    assert "b7ad6b7169203331" not in {s.parent_id for s in spans}
+    assert "0af7651916cd43dd8448eb211c80319c" not in {s.trace_id for s in spans}
+
+
+MALFORMED_META: dict[str, object] = {
+    "wrong-type": 12345,
+    "bad-hex": "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
+    "zero-trace-id": "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    "zero-span-id": "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+    "10kb": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" + "x" * 10_240,
+}
+
+
+@pytest.mark.parametrize("value", MALFORMED_META.values(), ids=MALFORMED_META.keys())
+async def test_malformed_meta_traceparent_is_ignored_and_the_answer_unchanged(spans_file: Path, value: object) -> None:
+    """A bad _meta.traceparent counts as absent: the server span falls back to the session span.
+
+    Sent by hand: real clients (mcp 2.x's own included) overwrite the caller's traceparent.
+    """
+    call = {**RAW_WORK, "params": {**RAW_WORK["params"], "_meta": {"traceparent": value, "custom": "kept"}}}
+    base = {**os.environ, "MCP_TRACING_EXAMPLE_SPANS": str(spans_file)}
+    _, untraced = await raw_exchange({**base, "PROBE_TRACED": "0", "MCP_TRACING_EXAMPLE_SPANS": ""}, RAW_HANDSHAKE + [call], close_stdin=True)
+    code, traced = await raw_exchange({**base, "PROBE_TRACED": "1"}, RAW_HANDSHAKE + [call], close_stdin=True)
+    assert code == 0
+    assert traced == untraced and "result" in traced[-1]
+    spans = read_spans(spans_file)
+    session = one(spans, attr.SERVER_SESSION_SPAN)
+    assert session.parent_id is None  # spawned without TRACEPARENT: the session is a new root
+    server = one(spans, "tools/call work", "SERVER")
+    assert (server.trace_id, server.parent_id) == (session.trace_id, session.span_id)
+
+
+async def test_errors_are_recorded_and_the_caller_sees_what_the_untraced_sdk_returns(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    provider, exporter = capture
+    calls: list[Call] = [
+        ("work", {"n": 1}, {}),
+        ("boom", {"secret": "s3cr3t"}, {}),
+        ("no_such_tool", {}, {}),
+        ("work", {"n": "not a number"}, {}),
+    ]
+    _, untraced = await run_calls(probe_params(traced=False), calls, provider, traced_client=False, traced_spawn=False)
+    exporter.clear()
+    _, traced = await run_calls(probe_params(), calls, provider)
+    assert [outcome(r) for r in traced] == [outcome(r) for r in untraced]
+
+    spans = all_spans(exporter, spans_file)
+    assert "s3cr3t" not in json.dumps([s.__dict__ for s in spans], default=str)
+    client_calls = sorted(
+        (s for s in spans if s.kind == "CLIENT" and s.attributes[attr.MCP_METHOD_NAME] == "tools/call"),
+        key=lambda s: s.start_ns,
+    )
+    assert len(client_calls) == len(calls)
+    for span, result in zip(client_calls, traced):
+        server = next(s for s in spans if s.kind == "SERVER" and s.parent_id == span.span_id)
+        if isinstance(result, BaseException):
+            code = str(result.error.code)  # type: ignore[attr-defined]
+            expected = {attr.ERROR_TYPE: code, attr.RPC_RESPONSE_STATUS_CODE: code, attr.TOOL_STATUS: "error"}
+        elif result.isError if not IS_V2 else result.is_error:
+            expected = {attr.ERROR_TYPE: "tool_error", attr.TOOL_STATUS: "tool_error"}
+        else:
+            expected = {attr.TOOL_STATUS: "ok"}
+        for side in (span, server):
+            got = {k: side.attributes.get(k) for k in (attr.ERROR_TYPE, attr.RPC_RESPONSE_STATUS_CODE, attr.TOOL_STATUS)}
+            assert {k: v for k, v in got.items() if v is not None} == expected, (side.name, side.kind)
+            assert side.status == ("UNSET" if expected == {attr.TOOL_STATUS: "ok"} else "ERROR")
+    assert_one_client_and_one_server_span_per_request(spans)
+
+
+RAW_HANDSHAKE: list[dict[str, Any]] = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+]
+RAW_WORK = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "work", "arguments": {"n": 7}}}
+RAW_LIST = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
+
+
+async def raw_exchange(
+    env: dict[str, str], messages: list[dict[str, Any]], *, close_stdin: bool
+) -> tuple[int, list[dict[str, Any]]]:
+    """Speaks JSON-RPC to the probe server by hand, waiting for each response; then EOF or SIGTERM."""
+    from helpers import PROBE
+
+    with anyio.fail_after(20):
+        async with await anyio.open_process([sys.executable, str(PROBE)], env=env) as process:
+            assert process.stdin is not None and process.stdout is not None
+            buffer = bytearray()
+            replies: list[dict[str, Any]] = []
+            for message in messages:
+                await process.stdin.send(json.dumps(message).encode() + b"\n")
+                while "id" in message:
+                    while b"\n" not in buffer:
+                        buffer.extend(await process.stdout.receive())
+                    line, _, rest = bytes(buffer).partition(b"\n")
+                    buffer[:] = rest
+                    reply = json.loads(line)
+                    if reply.get("id") == message["id"]:
+                        replies.append(reply)
+                        break
+            if close_stdin:
+                await process.stdin.aclose()
+            else:
+                process.send_signal(signal.SIGTERM)
+            return await process.wait(), replies
+
+
+async def test_spans_are_flushed_when_the_server_gets_sigterm(spans_file: Path) -> None:
+    """A server killed with SIGTERM still exports its spans, and dies of SIGTERM as it would untraced."""
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    env = {**os.environ, "TRACEPARENT": parent, "PROBE_TRACED": "1"}
+    returncode, replies = await raw_exchange(env, RAW_HANDSHAKE + [RAW_WORK], close_stdin=False)
+    assert returncode == -signal.SIGTERM and all("result" in r for r in replies)
+    spans = read_spans(spans_file)
+    session = one(spans, attr.SERVER_SESSION_SPAN)
+    assert (session.trace_id, session.parent_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    assert one(spans, "tools/call work", "SERVER").parent_id == session.span_id
+    assert one(spans, "probe.work").parent_id == one(spans, "tools/call work", "SERVER").span_id
+
+
+async def test_client_and_server_on_different_mcp_major_versions_give_one_trace(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """A 2.x client with a 1.30 server, or a 1.30 client with a 2.x server (whichever this venv is not)."""
+    python = other_python()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set MCP_TRACING_OTHER_PYTHON to the other mcp major version's interpreter")
+        pytest.skip("MCP_TRACING_OTHER_PYTHON is not set (.ci/run sets it)")
+    provider, exporter = capture
+    root, results = await run_calls(probe_params(python=python), [("work", {"n": 4}, {}), ("env_report", {}, {})], provider)
+    report = structured(results[1])
+    assert report["mcp_version"].split(".")[0] != MCP_VERSION.split(".")[0], report["mcp_version"]
+    spans = all_spans(exporter, spans_file)
+    client = one(spans, "tools/call work", "CLIENT")
+    server = one(spans, "tools/call work", "SERVER")
+    assert {client.trace_id, server.trace_id, one(spans, "probe.work").trace_id} == {root.trace_id}
+    assert (client.parent_id, server.parent_id) == (root.span_id, client.span_id)
+    assert one(spans, "probe.work").parent_id == server.span_id
+    assert one(spans, attr.SERVER_SESSION_SPAN).parent_id == root.span_id
+    assert_one_client_and_one_server_span_per_request(spans)
