@@ -17,15 +17,17 @@ nothing for sessions mcp_tracing does not trace.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
 import weakref
-from time import time_ns
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
+from time import time_ns
 from typing import Any, cast
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import _attributes as attr
@@ -65,6 +67,12 @@ def _transport_of(*streams: object) -> str | None:
     return None
 
 
+def _sdk(module: str) -> Any:
+    # Modules that exist in one SDK line only, imported by name so that the type checker, which sees
+    # one installed SDK, does not trip on the other line's code paths.
+    return importlib.import_module(module)
+
+
 def _marked(obj: object) -> bool:
     if getattr(obj, _MARK, None) is not None:
         _logger.warning("mcp_tracing: %r is already traced; leaving it as it is", type(obj).__name__)
@@ -84,8 +92,8 @@ def install_client(session: object, tracer: ClientTracer) -> None:
     if _marked(session):
         return
     if IS_V2:
-        from mcp.client.client import Client
-        from mcp.client.session import ClientSession
+        Client = _sdk("mcp.client.client").Client
+        ClientSession = _sdk("mcp.client.session").ClientSession
 
         if isinstance(session, Client):
             _install_v2_client(session, tracer)
@@ -189,7 +197,7 @@ def _with_params(message: Any, data: dict[str, Any], params: Mapping[str, Any] |
     if params is data.get("params"):
         return message
     try:
-        return type(message).model_validate({**data, "params": dict(params or {})})
+        return cast(Any, type(message)).model_validate({**data, "params": dict(params or {})})
     except Exception:
         _logger.exception("mcp_tracing could not add _meta to %s; sending it unchanged", type(message).__name__)
         return message
@@ -210,10 +218,9 @@ def install_sdk_client_span_gate() -> None:
     global _original_otel_span
     if _original_otel_span is not None:
         return
-    from mcp.shared import jsonrpc_dispatcher
-
+    jsonrpc_dispatcher = _sdk("mcp.shared.jsonrpc_dispatcher")
     _original_otel_span = jsonrpc_dispatcher.otel_span
-    jsonrpc_dispatcher.otel_span = _gated_otel_span  # pyright: ignore[reportAttributeAccessIssue]
+    jsonrpc_dispatcher.otel_span = _gated_otel_span
 
 
 @contextmanager
@@ -224,7 +231,8 @@ def _gated_otel_span(name: str, **kwargs: Any) -> Generator[Span]:
         with _original_otel_span(name, **kwargs) as span:
             yield span
         return
-    request_id = (kwargs.get("attributes") or {}).get(attr.JSONRPC_REQUEST_ID)
+    attributes: Mapping[str, object] = kwargs.get("attributes") or {}
+    request_id = attributes.get(attr.JSONRPC_REQUEST_ID)
     if request_id is not None:
         ours.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
     yield NonRecordingSpan(ours.get_span_context())
@@ -252,11 +260,11 @@ def _lowlevel_server(server: object) -> Any:
     from mcp.server.lowlevel import Server
 
     if isinstance(server, Server):
-        return server
+        return cast(Any, server)
     # MCPServer (2.x) and FastMCP (1.x) keep the low-level server in a private attribute.
     inner = getattr(server, "_lowlevel_server" if IS_V2 else "_mcp_server", None)
     if isinstance(inner, Server):
-        return inner
+        return cast(Any, inner)
     raise TypeError(f"instrument_server() takes an MCP Server, FastMCP or MCPServer, not {type(server).__name__}")
 
 
@@ -268,7 +276,7 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
     async def traced_run(*args: Any, **kwargs: Any) -> Any:
         # mcp 1.x's streamable-HTTP session manager also serves each HTTP session through ``run`` and is
         # the only caller that passes ``stateless``: those sessions are not the process's session.
-        if "stateless" in kwargs:
+        if "stateless" in kwargs or not is_instrumentation_enabled():
             return await _run_v1(run, tracer, args, kwargs)
         try:
             span = start_session_span(tracer.tracer, tracer.tracer_provider)
@@ -286,12 +294,12 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
 
 
 def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
-    from mcp.server._otel import OpenTelemetryMiddleware
+    sdk_middleware: type[Any] = _sdk("mcp.server._otel").OpenTelemetryMiddleware
 
     ours = TracingServerMiddleware(tracer)
     chain: list[Any] = lowlevel.middleware
     for index, middleware in enumerate(chain):
-        if isinstance(middleware, OpenTelemetryMiddleware):
+        if isinstance(middleware, sdk_middleware):
             chain[index] = ours  # same position, outermost: never a second SERVER span
             return
     chain.insert(0, ours)
@@ -306,13 +314,14 @@ async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any
 
 
 def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
-    from mcp.shared.session import RequestResponder
+    # mcp 1.x only: imported by name so that type checking against mcp 2.x does not trip on it.
+    request_responder: type[Any] = _sdk("mcp.shared.session").RequestResponder
 
     handle_message = lowlevel._handle_message
 
     async def traced_handle_message(message: Any, session: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(message, RequestResponder):
-            request = cast(Any, message.request).root
+        if isinstance(message, request_responder):
+            request = message.request.root
             watcher = getattr(getattr(session, "_read_stream", None), "watcher", None)
             if isinstance(watcher, _ResponseWatcher):
                 watcher.claim(message.request_id)
@@ -334,10 +343,10 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
                     message.respond = traced_respond  # type: ignore[method-assign]
                 return await handle_message(message, session, *args, **kwargs)
         root = getattr(message, "root", None)
-        method = getattr(root, "method", None)
-        if not isinstance(method, str):
+        notification_method = getattr(root, "method", None)
+        if not isinstance(notification_method, str):
             return await handle_message(message, session, *args, **kwargs)
-        with tracer.span(method, None, getattr(getattr(root, "params", None), "meta", None)):
+        with tracer.span(notification_method, None, getattr(getattr(root, "params", None), "meta", None)):
             return await handle_message(message, session, *args, **kwargs)
 
     lowlevel._handle_message = traced_handle_message
@@ -380,9 +389,11 @@ class _ResponseWatcher:
         root = getattr(getattr(item, "message", None), "root", None)
         if type(root).__name__ != "JSONRPCRequest":
             return
-        params = getattr(root, "params", None)
-        params = params if isinstance(params, dict) else None
-        version = (params or {}).get("protocolVersion") if getattr(root, "method", None) == attr.INITIALIZE else None
+        raw: object = getattr(root, "params", None)
+        params = cast(dict[str, Any], raw) if isinstance(raw, dict) else None
+        version: object = (
+            (params or {}).get("protocolVersion") if getattr(root, "method", None) == attr.INITIALIZE else None
+        )
         self.pending[root.id] = (  # type: ignore[union-attr]
             str(getattr(root, "method", "")),
             params,
@@ -404,11 +415,13 @@ class _ResponseWatcher:
         if entry is None:
             return
         method, params, meta, start, version = entry
+        response: object
         if kind == "JSONRPCResponse":
-            result = getattr(root, "result", None)
+            result: object = getattr(root, "result", None)
             if method == attr.INITIALIZE and isinstance(result, dict):
-                version = cast(dict[str, Any], result).get("protocolVersion", version)
-            response: object = result
+                negotiated: object = cast(dict[str, Any], result).get("protocolVersion")
+                version = negotiated if isinstance(negotiated, str) else version
+            response = cast(object, result)
         else:
             response = getattr(root, "error", None)
         with self.tracer.span(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -88,8 +88,10 @@ def _field(result: object, *names: str) -> object:
 
 def _unwrap(result: object) -> object:
     # mcp 1.x wraps results in a ``ServerResult``/``ClientResult`` RootModel.
-    root = getattr(result, "root", None)
-    return root if root is not None and not isinstance(result, Mapping) else result
+    if isinstance(result, Mapping):
+        return cast(object, result)
+    root: object = getattr(result, "root", None)
+    return result if root is None else root
 
 
 def result_size(result: object) -> int | None:

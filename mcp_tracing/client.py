@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -77,7 +77,7 @@ class ClientTracer:
         return await self.request(method, params, send)
 
     @contextmanager
-    def _span(self, method: str, params: Mapping[str, Any] | None):  # noqa: ANN202
+    def _span(self, method: str, params: Mapping[str, Any] | None):
         try:
             span = self.tracer.start_span(
                 _spans.span_name(method, params),
@@ -140,7 +140,8 @@ class ClientTracer:
 
 
 def _get(obj: object, *names: str) -> object:
-    obj = getattr(obj, "root", obj) if not isinstance(obj, Mapping) else obj
+    if not isinstance(obj, Mapping):
+        obj = cast(object, getattr(obj, "root", obj))
     for name in names:
         if isinstance(obj, Mapping):
             if name in obj:

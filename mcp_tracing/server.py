@@ -26,7 +26,7 @@ where the SDK dispatches them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -76,7 +76,7 @@ class ServerTracer:
         protocol_version: str | None = None,
         transport: str | None = None,
         start_time: int | None = None,
-    ) -> Iterator[Span | None]:
+    ) -> Generator[Span | None, None, None]:
         """Opens the SERVER span of one message and makes it current; yields ``None`` if tracing is off."""
         if not is_instrumentation_enabled():
             yield None

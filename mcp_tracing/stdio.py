@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any, Final, TextIO, TypeVar
@@ -94,7 +94,7 @@ def traced_parameters(server: _P, *, context: Context | None = None) -> _P:
 
 
 @asynccontextmanager
-async def stdio_client(server: Any, errlog: TextIO = sys.stderr) -> AsyncIterator[Any]:
+async def stdio_client(server: Any, errlog: TextIO = sys.stderr) -> AsyncGenerator[Any, None]:
     """Drop-in for the SDK's ``stdio_client``: spawns the server with trace context and OTel settings.
 
     Args:

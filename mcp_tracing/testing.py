@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +110,7 @@ def read_spans(path: str | os.PathLike[str]) -> list[SpanRecord]:
 
 
 @contextmanager
-def capture_spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+def capture_spans() -> Generator[tuple[TracerProvider, InMemorySpanExporter], None, None]:
     """A private ``TracerProvider`` whose finished spans land in an in-memory exporter at once."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -22,7 +22,9 @@ def probe_params(env: Mapping[str, str] | None = None, *, python: str | None = N
         command=python or sys.executable,
         args=[str(PROBE)],
         # The untraced baseline exports nothing, so the spans file holds the traced run's spans only.
-        env={**(env or {}), "PROBE_TRACED": "1"} if traced else {**(env or {}), "PROBE_TRACED": "0", "MCP_TRACING_EXAMPLE_SPANS": ""},
+        env={**(env or {}), "PROBE_TRACED": "1"}
+        if traced
+        else {**(env or {}), "PROBE_TRACED": "0", "MCP_TRACING_EXAMPLE_SPANS": ""},
     )
 
 

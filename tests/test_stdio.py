@@ -73,7 +73,9 @@ async def run_calls(
             otel_context.detach(token)
         root.end()
     ctx = root.get_span_context()
-    record = SpanRecord("agent.root", format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), None, "", 0, 0, "", None, None)
+    record = SpanRecord(
+        "agent.root", format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), None, "", 0, 0, "", None, None
+    )
     return record, results
 
 
@@ -147,7 +149,10 @@ async def test_session_span_is_child_of_the_spawn_span_and_parents_messages_with
         env = {**os.environ, **mcp_tracing.stdio.child_environment({"PROBE_TRACED": "1"})}
     returncode, replies = await raw_exchange(env, RAW_HANDSHAKE + [RAW_WORK, RAW_LIST], close_stdin=True)
     assert returncode == 0 and all("result" in r for r in replies)
-    trace_id, spawn_id = format(spawn.get_span_context().trace_id, "032x"), format(spawn.get_span_context().span_id, "016x")
+    trace_id, spawn_id = (
+        format(spawn.get_span_context().trace_id, "032x"),
+        format(spawn.get_span_context().span_id, "016x"),
+    )
     spans = read_spans(spans_file)
     session = one(spans, attr.SERVER_SESSION_SPAN)
     assert (session.trace_id, session.parent_id) == (trace_id, spawn_id)
@@ -164,6 +169,9 @@ async def test_child_environment_carries_context_and_exporter_settings_but_not_t
 ) -> None:
     """PATH, the caller's env and OTEL_*/MCP_TRACING_* reach the child; the service name stays its own."""
     provider, exporter = capture
+    for name in [n for n in os.environ if n.startswith(("OTEL_", "MCP_TRACING_")) and n != "MCP_TRACING_EXAMPLE_SPANS"]:
+        monkeypatch.delenv(name)  # whatever the machine running the tests has set
+    monkeypatch.setenv("MCP_TRACING_HASH_KEY", "test-key")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=agents")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
@@ -231,7 +239,9 @@ async def test_malformed_traceparent_in_env_means_a_new_root_and_an_unchanged_an
 ) -> None:
     provider, _ = capture
     env = {"TRACEPARENT": value}
-    _, untraced = await run_calls(probe_params(env, traced=False), CALLS, provider, traced_client=False, calls_in_span=False)
+    _, untraced = await run_calls(
+        probe_params(env, traced=False), CALLS, provider, traced_client=False, calls_in_span=False
+    )
     _, traced = await run_calls(probe_params(env), CALLS, provider, traced_client=False, calls_in_span=False)
     assert [outcome(r) for r in traced] == [outcome(r) for r in untraced]
     spans = read_spans(spans_file)
@@ -257,7 +267,9 @@ async def test_malformed_meta_traceparent_is_ignored_and_the_answer_unchanged(sp
     """
     call = {**RAW_WORK, "params": {**RAW_WORK["params"], "_meta": {"traceparent": value, "custom": "kept"}}}
     base = {**os.environ, "MCP_TRACING_EXAMPLE_SPANS": str(spans_file)}
-    _, untraced = await raw_exchange({**base, "PROBE_TRACED": "0", "MCP_TRACING_EXAMPLE_SPANS": ""}, RAW_HANDSHAKE + [call], close_stdin=True)
+    _, untraced = await raw_exchange(
+        {**base, "PROBE_TRACED": "0", "MCP_TRACING_EXAMPLE_SPANS": ""}, RAW_HANDSHAKE + [call], close_stdin=True
+    )
     code, traced = await raw_exchange({**base, "PROBE_TRACED": "1"}, RAW_HANDSHAKE + [call], close_stdin=True)
     assert code == 0
     assert traced == untraced and "result" in traced[-1]
@@ -290,7 +302,7 @@ async def test_errors_are_recorded_and_the_caller_sees_what_the_untraced_sdk_ret
         key=lambda s: s.start_ns,
     )
     assert len(client_calls) == len(calls)
-    for span, result in zip(client_calls, traced):
+    for span, result in zip(client_calls, traced, strict=True):
         server = next(s for s in spans if s.kind == "SERVER" and s.parent_id == span.span_id)
         if isinstance(result, BaseException):
             code = str(result.error.code)  # type: ignore[attr-defined]
@@ -300,15 +312,21 @@ async def test_errors_are_recorded_and_the_caller_sees_what_the_untraced_sdk_ret
         else:
             expected = {attr.TOOL_STATUS: "ok"}
         for side in (span, server):
-            got = {k: side.attributes.get(k) for k in (attr.ERROR_TYPE, attr.RPC_RESPONSE_STATUS_CODE, attr.TOOL_STATUS)}
+            got = {
+                k: side.attributes.get(k) for k in (attr.ERROR_TYPE, attr.RPC_RESPONSE_STATUS_CODE, attr.TOOL_STATUS)
+            }
             assert {k: v for k, v in got.items() if v is not None} == expected, (side.name, side.kind)
             assert side.status == ("UNSET" if expected == {attr.TOOL_STATUS: "ok"} else "ERROR")
     assert_one_client_and_one_server_span_per_request(spans)
 
 
 RAW_HANDSHAKE: list[dict[str, Any]] = [
-    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}},
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    },
     {"jsonrpc": "2.0", "method": "notifications/initialized"},
 ]
 RAW_WORK = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "work", "arguments": {"n": 7}}}
@@ -367,7 +385,9 @@ async def test_client_and_server_on_different_mcp_major_versions_give_one_trace(
             pytest.fail("CI must set MCP_TRACING_OTHER_PYTHON to the other mcp major version's interpreter")
         pytest.skip("MCP_TRACING_OTHER_PYTHON is not set (.ci/run sets it)")
     provider, exporter = capture
-    root, results = await run_calls(probe_params(python=python), [("work", {"n": 4}, {}), ("env_report", {}, {})], provider)
+    root, results = await run_calls(
+        probe_params(python=python), [("work", {"n": 4}, {}), ("env_report", {}, {})], provider
+    )
     report = structured(results[1])
     assert report["mcp_version"].split(".")[0] != MCP_VERSION.split(".")[0], report["mcp_version"]
     spans = all_spans(exporter, spans_file)

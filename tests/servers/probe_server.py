@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
-from _setup import setup_tracing  # noqa: E402
-from opentelemetry import baggage, trace  # noqa: E402
+from _setup import setup_tracing
+from opentelemetry import baggage, trace
 
-import mcp_tracing  # noqa: E402
+import mcp_tracing
 
 try:
     from mcp.server.mcpserver import MCPServer as McpServer  # mcp 2.x

@@ -1,0 +1,52 @@
+"""mcp 2.x's high-level ``Client``: traced before or after it is entered, every round trip one span pair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+from helpers import all_spans, one, probe_params, structured
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import mcp_tracing
+from mcp_tracing._compat import IS_V2
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not IS_V2, reason="mcp.Client exists only in mcp 2.x"),
+]
+
+
+@pytest.mark.parametrize("when", ["before-enter", "after-enter"])
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_traced_client_gives_one_trace_with_one_span_pair_per_request(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, when: str, mode: str
+) -> None:
+    from mcp import Client
+
+    provider, exporter = capture
+    with provider.get_tracer("tests").start_as_current_span("agent.root") as root:
+        client = Client(mcp_tracing.stdio_client(probe_params()), mode=mode)  # type: ignore[arg-type]
+        if when == "before-enter":
+            mcp_tracing.trace_session(client, tracer_provider=provider)
+        with anyio.fail_after(20):
+            async with client:
+                if when == "after-enter":
+                    mcp_tracing.trace_session(client, tracer_provider=provider)
+                assert structured(await client.call_tool("work", {"n": 9})) == "done 9"
+    root_id = format(root.get_span_context().span_id, "016x")
+    spans = all_spans(exporter, spans_file)
+    handshake = "server/discover" if mode == "auto" else "initialize"
+    sdk_spans = [s.name for s in spans if s.name.startswith("MCP send")]
+    client_span = one(spans, "tools/call work", "CLIENT")
+    server_span = one(spans, "tools/call work", "SERVER")
+    assert (client_span.parent_id, server_span.parent_id) == (root_id, client_span.span_id)
+    assert one(spans, "probe.work").parent_id == server_span.span_id
+    if when == "before-enter":
+        assert sdk_spans == []
+        assert one(spans, handshake, "SERVER").parent_id == one(spans, handshake, "CLIENT").span_id
+    else:  # the handshake went out before tracing began: the SDK's own span is the only client span
+        assert sdk_spans == [f"MCP send {handshake}"]
+        assert one(spans, handshake, "SERVER").parent_id == one(spans, f"MCP send {handshake}").span_id

@@ -1,0 +1,46 @@
+"""Every example runs, and prints what README.md says it prints."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+EXPECTED_STDIO_TREE = """\
+agent.session [N ms] (agent)
+├── initialize [N ms] {server: files} (agent)
+│   └── initialize [N ms] {server: files} (files-server)
+├── notifications/initialized [N ms] {server: files} (agent)
+│   └── notifications/initialized [N ms] {server: files} (files-server)
+├── agent.turn [N ms] (agent)
+│   ├── tools/call search [N ms] {server: files, status: ok, result_size: N} (agent)
+│   │   └── tools/call search [N ms] {server: files, status: ok, result_size: N} (files-server)
+│   │       └── fs.scan [N ms] (files-server)
+│   └── tools/list [N ms] {server: files} (agent)
+│       └── tools/list [N ms] {server: files} (files-server)
+└── agent.turn [N ms] (agent)
+    ├── tools/call read_file [N ms] {server: files, status: ok, result_size: N} (agent)
+    │   └── tools/call read_file [N ms] {server: files, status: ok, result_size: N} (files-server)
+    │       └── fs.read [N ms] (files-server)
+    └── tools/call read_file [N ms] {server: files, status: ok, result_size: N} (agent)
+        └── tools/call read_file [N ms] {server: files, status: ok, result_size: N} (files-server)
+            └── fs.read [N ms] (files-server)"""
+
+
+def test_stdio_agent_prints_one_trace_across_two_processes() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "stdio_agent.py")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    header, _, tree = done.stdout.partition("\n")
+    assert re.fullmatch(r"trace [0-9a-f]{32}: 19 spans from 2 processes", header), header
+    normalised = re.sub(r"\d+ ms", "N ms", re.sub(r"result_size: \d+", "result_size: N", tree)).rstrip("\n")
+    lines = normalised.splitlines()
+    # The server's session span starts when the child is ready, a moment the agent does not order:
+    # it is a child of agent.session with nothing under it, since every message carried _meta.
+    assert lines.count("├── mcp.server.session [N ms] (files-server)") == 1
+    lines.remove("├── mcp.server.session [N ms] (files-server)")
+    assert "\n".join(lines) == EXPECTED_STDIO_TREE
