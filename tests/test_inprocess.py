@@ -38,6 +38,10 @@ def make_server() -> Any:
         with trace.get_tracer("tests").start_as_current_span("echo.inner"):
             return text
 
+    @server.resource("notes://today")
+    def today() -> str:
+        return "nothing planned"
+
     @server.prompt()
     def broken_prompt() -> str:
         raise RuntimeError("prompt failed with s3cr3t")
@@ -79,6 +83,7 @@ async def exchange(server: Any, provider: TracerProvider | None, *, trace_twice:
             lambda: session.call_tool("echo", {"text": "hi"}),
             lambda: session.get_prompt("broken_prompt"),
             lambda: session.get_prompt("no_such_prompt"),
+            lambda: session.read_resource("notes://today"),  # type: ignore[arg-type]
         ):
             try:
                 results.append(await call())
@@ -109,6 +114,9 @@ async def test_in_process_calls_nest_and_return_what_the_untraced_sdk_returns(
             assert span.status.status_code is trace.StatusCode.ERROR, (name, kind)
             assert span.attributes is not None and attr.ERROR_TYPE in span.attributes
     assert not any("s3cr3t" in str(s.to_json()) for s in spans)
+    for kind in ("CLIENT", "SERVER"):
+        read = by_key[("resources/read", kind)]
+        assert read.attributes is not None and read.attributes[attr.MCP_RESOURCE_URI] == "notes://today"
 
 
 async def test_tracing_the_same_session_or_server_twice_changes_nothing(
