@@ -48,6 +48,7 @@ STATUS_ERROR: Final = "error"
 TOOLS_CALL: Final = "tools/call"
 PROMPTS_GET: Final = "prompts/get"
 INITIALIZE: Final = "initialize"
+SERVER_DISCOVER: Final = "server/discover"
 
 # --- span names ------------------------------------------------------------------------------------
 SERVER_SESSION_SPAN: Final = "mcp.server.session"

@@ -128,6 +128,12 @@ def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
 def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
     install_sdk_client_span_gate()
     dispatcher = session._dispatcher
+
+    def peer() -> tuple[object, object]:
+        # The session's public properties, read at each message: they are set at the handshake.
+        return getattr(session.server_info, "name", None), session.protocol_version
+
+    tracer.peer = peer
     if tracer.transport is None:
         tracer.transport = _transport_of(getattr(dispatcher, "_write_stream", None))
     send_raw_request = dispatcher.send_raw_request
@@ -316,6 +322,7 @@ async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any
 def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
     # mcp 1.x only: imported by name so that type checking against mcp 2.x does not trip on it.
     request_responder: type[Any] = _sdk("mcp.shared.session").RequestResponder
+    error_data: type[Any] = _sdk("mcp.types").ErrorData
 
     handle_message = lowlevel._handle_message
 
@@ -337,7 +344,10 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
                     respond = message.respond
 
                     async def traced_respond(response: Any) -> None:
-                        tracer.record(span, method, response)
+                        if isinstance(response, error_data):
+                            tracer.record(span, method, error_code=response.code)
+                        else:
+                            tracer.record(span, method, response)
                         await respond(response)
 
                     message.respond = traced_respond  # type: ignore[method-assign]
@@ -415,19 +425,17 @@ class _ResponseWatcher:
         if entry is None:
             return
         method, params, meta, start, version = entry
-        response: object
-        if kind == "JSONRPCResponse":
-            result: object = getattr(root, "result", None)
-            if method == attr.INITIALIZE and isinstance(result, dict):
-                negotiated: object = cast(dict[str, Any], result).get("protocolVersion")
-                version = negotiated if isinstance(negotiated, str) else version
-            response = cast(object, result)
-        else:
-            response = getattr(root, "error", None)
+        result: object = getattr(root, "result", None)
+        if method == attr.INITIALIZE and isinstance(result, dict):
+            negotiated: object = cast(dict[str, Any], result).get("protocolVersion")
+            version = negotiated if isinstance(negotiated, str) else version
         with self.tracer.span(
             method, params, meta, request_id=request_id, protocol_version=version, start_time=start
         ) as span:
-            self.tracer.record(span, method, response)
+            if kind == "JSONRPCError":
+                self.tracer.record(span, method, error_code=getattr(getattr(root, "error", None), "code", None))
+            else:
+                self.tracer.record(span, method, cast(object, result))
 
 
 class _ReadProxy:

@@ -172,12 +172,3 @@ def record_exception(span: Span, method: str, exc: BaseException) -> None:
         span.set_attribute(attr.TOOL_STATUS, attr.STATUS_ERROR)
     span.add_event("exception", {attr.EXCEPTION_TYPE: f"{type(exc).__module__}.{type_name}"})
     span.set_status(StatusCode.ERROR, type_name)
-
-
-def record_response(span: Span, method: str, response: object) -> None:
-    """Records a response given as a result or as a JSON-RPC ``ErrorData``-like object or dict."""
-    code = _field(response, "code") if _field(response, "message") is not None else None
-    if isinstance(code, int) and not isinstance(code, bool):
-        record_error_code(span, method, code)
-    else:
-        record_result(span, method, response)

@@ -18,7 +18,7 @@ Usage::
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -44,6 +44,9 @@ ACTIVE_CLIENT_SPAN: ContextVar[Span | None] = ContextVar("mcp_tracing_active_cli
 """The client span mcp_tracing opened for the message being sent in this context. On mcp 2.x the SDK's
 own ``MCP send`` span is replaced by this one (see ``_compat``)."""
 
+SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
+"""Where a 2026-07-28 ``server/discover`` result names the server (in its ``_meta``)."""
+
 SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
 
 
@@ -55,6 +58,8 @@ class ClientTracer:
     server_name: str | None = None
     transport: str | None = None
     protocol_version: str | None = None
+    peer: Callable[[], tuple[object, object]] | None = None
+    """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
     _explicit_server_name: bool = field(default=False, repr=False)
 
     async def request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
@@ -77,8 +82,9 @@ class ClientTracer:
         return await self.request(method, params, send)
 
     @contextmanager
-    def _span(self, method: str, params: Mapping[str, Any] | None):
+    def _span(self, method: str, params: Mapping[str, Any] | None) -> Generator[Span | None, None, None]:
         try:
+            self._ask_peer()
             span = self.tracer.start_span(
                 _spans.span_name(method, params),
                 kind=SpanKind.CLIENT,
@@ -113,7 +119,7 @@ class ClientTracer:
             return params
 
     def _record_result(self, span: Span, method: str, result: object) -> None:
-        if method == attr.INITIALIZE:
+        if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
             self.learn_server(result)
             if self.server_name:
                 span.set_attribute(attr.SERVER_NAME, self.server_name)
@@ -123,11 +129,23 @@ class ClientTracer:
 
     def learn_server(self, result: object) -> None:
         """Takes the server name and protocol version from an ``initialize`` result (dict or model)."""
-        info = _get(result, "serverInfo", "server_info")
+        info = _get(result, "serverInfo", "server_info") or _get(_get(result, "_meta"), SERVER_INFO_META_KEY)
         name = _get(info, "name")
         if isinstance(name, str) and name and not self._explicit_server_name:
             self.server_name = name
         version = _get(result, "protocolVersion", "protocol_version")
+        if isinstance(version, str) and version:
+            self.protocol_version = version
+
+    def _ask_peer(self) -> None:
+        if self.peer is None:
+            return
+        try:
+            name, version = self.peer()
+        except Exception:  # the SDK's own bookkeeping is read-only here: never let it break a call
+            return
+        if isinstance(name, str) and name and not self._explicit_server_name:
+            self.server_name = name
         if isinstance(version, str) and version:
             self.protocol_version = version
 

@@ -105,25 +105,51 @@ def _is_normalized_env_key(key: str) -> bool:
     return bool(key) and not key[0].isdigit() and _NOT_ENV_CHAR.search(key) is None and key == key.upper()
 
 
+try:  # OpenTelemetry's own env carriers (opentelemetry-api >= 1.39; private upstream), used where present
+    from opentelemetry.propagators import _envcarrier as _otel_env
+except ImportError:  # pragma: no cover - older opentelemetry-api
+    _otel_env = None
+
+
 class EnvGetter(Getter[Mapping[str, str]]):
     """Reads trace context from environment variables (OpenTelemetry env-carrier spec).
 
-    ``traceparent`` is read from ``TRACEPARENT``; a literal lower-case variable is never read.
+    ``traceparent`` is read from ``TRACEPARENT``; a literal lower-case variable is never read. Delegates to
+    OpenTelemetry's ``EnvironmentGetter`` where it can be imported, and adds the value checks of every
+    carrier here (strings only, at most ``MAX_CARRIER_VALUE_LENGTH``).
     """
 
+    def __init__(self) -> None:
+        self._otel: Getter[Mapping[str, str]] | None = _otel_env.EnvironmentGetter() if _otel_env else None
+
     def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
-        value = _usable(carrier.get(_normalize_env_key(key)))
+        if self._otel is not None:
+            values = self._otel.get(carrier, key)
+            value = _usable(values[0]) if values else None
+        else:
+            value = _usable(carrier.get(_normalize_env_key(key)))
         return None if value is None else [value]
 
     def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        if self._otel is not None:
+            return self._otel.keys(carrier)
         return [key for key in carrier if _is_normalized_env_key(key)]
 
 
 class EnvSetter(Setter[MutableMapping[str, str]]):
-    """Writes trace context as environment variables, keys normalised (``traceparent`` -> ``TRACEPARENT``)."""
+    """Writes trace context as environment variables, keys normalised (``traceparent`` -> ``TRACEPARENT``).
+
+    Delegates to OpenTelemetry's ``EnvironmentSetter`` where it can be imported.
+    """
+
+    def __init__(self) -> None:
+        self._otel: Setter[MutableMapping[str, str]] | None = _otel_env.EnvironmentSetter() if _otel_env else None
 
     def set(self, carrier: MutableMapping[str, str], key: str, value: str) -> None:
-        carrier[_normalize_env_key(key)] = value
+        if self._otel is not None:
+            self._otel.set(carrier, key, value)
+        else:
+            carrier[_normalize_env_key(key)] = value
 
 
 class HeaderGetter(Getter[Mapping[str, str]]):

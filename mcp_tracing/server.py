@@ -114,10 +114,14 @@ class ServerTracer:
             otel_context.detach(token)
             span.end()
 
-    def record(self, span: Span | None, method: str, response: object) -> None:
-        """Records the response sent for a message (a result, or a JSON-RPC error)."""
-        if span is not None:
-            _safely(_spans.record_response, span, method, response)
+    def record(self, span: Span | None, method: str, result: object = None, *, error_code: object = None) -> None:
+        """Records the response sent for a message: its result, or the code of its JSON-RPC error."""
+        if span is None:
+            return
+        if error_code is not None:
+            _safely(_spans.record_error_code, span, method, error_code)
+        else:
+            _safely(_spans.record_result, span, method, result)
 
 
 def _safely(record: Any, *args: Any) -> None:

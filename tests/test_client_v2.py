@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
+from mcp_tracing import _attributes as attr
 from mcp_tracing._compat import IS_V2
 
 pytestmark = [
@@ -43,6 +44,9 @@ async def test_a_traced_client_gives_one_trace_with_one_span_pair_per_request(
     client_span = one(spans, "tools/call work", "CLIENT")
     server_span = one(spans, "tools/call work", "SERVER")
     assert (client_span.parent_id, server_span.parent_id) == (root_id, client_span.span_id)
+    # Learnt from the handshake whichever way it went (initialize result, or server/discover's _meta stamp).
+    assert client_span.attributes[attr.SERVER_NAME] == "probe"
+    assert client_span.attributes[attr.MCP_PROTOCOL_VERSION] == server_span.attributes[attr.MCP_PROTOCOL_VERSION]
     assert one(spans, "probe.work").parent_id == server_span.span_id
     if when == "before-enter":
         assert sdk_spans == []

@@ -119,6 +119,19 @@ async def test_in_process_calls_nest_and_return_what_the_untraced_sdk_returns(
         assert read.attributes is not None and read.attributes[attr.MCP_RESOURCE_URI] == "notes://today"
 
 
+async def test_a_low_level_server_is_instrumented_directly(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """instrument_server on the low-level Server (mcp 1.x and 2.x), not the high-level wrapper."""
+    provider, exporter = capture
+    server = make_server()
+    assert mcp_tracing.instrument_server(lowlevel(server), tracer_provider=provider) is lowlevel(server)
+    await exchange(server, provider)
+    spans = names(exporter.get_finished_spans())
+    for name in ("initialize", "notifications/initialized", "tools/call echo", "prompts/get broken_prompt"):
+        assert spans.count((name, "CLIENT")) == 1 and spans.count((name, "SERVER")) == 1, name
+
+
 async def test_tracing_the_same_session_or_server_twice_changes_nothing(
     capture: tuple[TracerProvider, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -125,13 +125,21 @@ class TestEnv:
         monkeypatch.setenv("TRACEPARENT", TRACEPARENT)
         assert ids(propagation.extract_env()) == (TRACE_ID, SPAN_ID)
 
-    def test_env_keys_follow_the_spec_normalisation(self) -> None:
-        setter = propagation.EnvSetter()
+    @pytest.mark.parametrize("implementation", ["opentelemetry", "fallback"])
+    def test_env_keys_follow_the_spec_normalisation(self, implementation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """OpenTelemetry's env carrier where importable, the built-in one otherwise: the same behaviour."""
+        if implementation == "fallback":
+            monkeypatch.setattr(propagation, "_otel_env", None)
+        setter, getter = propagation.EnvSetter(), propagation.EnvGetter()
+        assert (setter._otel is None, getter._otel is None) == ((implementation == "fallback",) * 2)
         env: dict[str, str] = {}
         for key in ("x-b3-traceid", "", "1abc", "ot-tracer.spanid"):
             setter.set(env, key, "v")
         assert sorted(env) == ["OT_TRACER_SPANID", "X_B3_TRACEID", "_", "_1ABC"]
-        assert propagation.EnvGetter().keys({"X_B3_TRACEID": "v", "lower": "v", "1X": "v"}) == ["X_B3_TRACEID"]
+        assert getter.keys({"X_B3_TRACEID": "v", "lower": "v", "1X": "v"}) == ["X_B3_TRACEID"]
+        assert getter.get({"X_B3_TRACEID": "v"}, "x-b3-traceid") == ["v"]
+        assert getter.get({"TRACEPARENT": "x" * 9000}, "traceparent") is None
+        assert getter.get({"traceparent": "v"}, "traceparent") is None
 
 
 class TestHeaders:

@@ -110,6 +110,8 @@ async def test_tool_call_spans_one_trace_across_the_process_boundary(
     assert server.parent_id == client.span_id
     assert inner.parent_id == server.span_id
     assert server.pid != os.getpid() and inner.pid == server.pid
+    session = one(spans, attr.SERVER_SESSION_SPAN)  # the child read TRACEPARENT: the span current at spawn
+    assert (session.trace_id, session.parent_id, session.pid) == (root.trace_id, root.span_id, server.pid)
     assert server.service == "probe-server"
 
     request_id = client.attributes[attr.JSONRPC_REQUEST_ID]
