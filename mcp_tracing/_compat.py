@@ -438,11 +438,25 @@ class _ResponseWatcher:
                 self.tracer.record(span, method, cast(object, result))
 
 
-class _ReadProxy:
+class _StreamProxy:
+    """Forwards everything to a transport stream, including the ``async with`` the SDK session does."""
+
     def __init__(self, inner: Any, watcher: _ResponseWatcher) -> None:
         self._inner = inner
         self.watcher = watcher
 
+    async def __aenter__(self) -> _StreamProxy:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _ReadProxy(_StreamProxy):
     async def receive(self) -> Any:
         item = await self._inner.receive()
         self._see(item)
@@ -462,35 +476,11 @@ class _ReadProxy:
         self._see(item)
         return item
 
-    async def __aenter__(self) -> _ReadProxy:
-        await self._inner.__aenter__()
-        return self
 
-    async def __aexit__(self, *exc: object) -> Any:
-        return await self._inner.__aexit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _WriteProxy:
-    def __init__(self, inner: Any, watcher: _ResponseWatcher) -> None:
-        self._inner = inner
-        self.watcher = watcher
-
+class _WriteProxy(_StreamProxy):
     async def send(self, item: Any) -> None:
         try:
             self.watcher.outgoing(item)
         except Exception:
             _logger.exception("mcp_tracing could not read an outgoing message")
         await self._inner.send(item)
-
-    async def __aenter__(self) -> _WriteProxy:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> Any:
-        return await self._inner.__aexit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)

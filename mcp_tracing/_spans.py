@@ -76,13 +76,15 @@ def record_arguments(span: Span, method: str, params: Mapping[str, Any] | None) 
         span.set_attribute(attr.TOOL_ARGS_HASH, digest)
 
 
-def _field(result: object, *names: str) -> object:
+def field(message: object, *names: str) -> object:
+    """The first of ``names`` found in a wire dict or an SDK model (1.x ``RootModel`` unwrapped), else None."""
+    message = _unwrap(message)
     for name in names:
-        if isinstance(result, Mapping):
-            if name in result:
-                return result[name]  # pyright: ignore[reportUnknownVariableType]
-        elif hasattr(result, name):
-            return getattr(result, name)
+        if isinstance(message, Mapping):
+            if name in message:
+                return message[name]  # pyright: ignore[reportUnknownVariableType]
+        elif hasattr(message, name):
+            return getattr(message, name)
     return None
 
 
@@ -109,7 +111,7 @@ def result_size(result: object) -> int | None:
 
 def is_tool_error(result: object) -> bool:
     """``CallToolResult.isError`` as the wire would carry it (model or dict, 1.x or 2.x)."""
-    return _field(_unwrap(result), "isError", "is_error") is True
+    return field(result, "isError", "is_error") is True
 
 
 def record_result(span: Span, method: str, result: object) -> None:

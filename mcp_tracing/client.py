@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -129,11 +129,13 @@ class ClientTracer:
 
     def learn_server(self, result: object) -> None:
         """Takes the server name and protocol version from an ``initialize`` result (dict or model)."""
-        info = _get(result, "serverInfo", "server_info") or _get(_get(result, "_meta"), SERVER_INFO_META_KEY)
-        name = _get(info, "name")
+        info = _spans.field(result, "serverInfo", "server_info") or _spans.field(
+            _spans.field(result, "_meta"), SERVER_INFO_META_KEY
+        )
+        name = _spans.field(info, "name")
         if isinstance(name, str) and name and not self._explicit_server_name:
             self.server_name = name
-        version = _get(result, "protocolVersion", "protocol_version")
+        version = _spans.field(result, "protocolVersion", "protocol_version")
         if isinstance(version, str) and version:
             self.protocol_version = version
 
@@ -155,18 +157,6 @@ class ClientTracer:
             record(*args)
         except Exception:
             _logger.exception("mcp_tracing could not record a span outcome")
-
-
-def _get(obj: object, *names: str) -> object:
-    if not isinstance(obj, Mapping):
-        obj = cast(object, getattr(obj, "root", obj))
-    for name in names:
-        if isinstance(obj, Mapping):
-            if name in obj:
-                return obj[name]  # pyright: ignore[reportUnknownVariableType]
-        elif hasattr(obj, name):
-            return getattr(obj, name)
-    return None
 
 
 _T = TypeVar("_T")
