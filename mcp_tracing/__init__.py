@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from ._version import __version__
 from .client import trace_session
+from .http import TraceContextMiddleware, instrument_http_client, streamable_http_client
 from .server import TracingServerMiddleware, instrument_server
 from .stdio import stdio_client
 
 __all__ = [
+    "TraceContextMiddleware",
     "TracingServerMiddleware",
     "__version__",
+    "instrument_http_client",
     "instrument_server",
     "stdio_client",
+    "streamable_http_client",
     "trace_session",
 ]

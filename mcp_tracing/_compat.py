@@ -31,8 +31,9 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import _attributes as attr
+from ._transport import TransportInfo
 from .client import ACTIVE_CLIENT_SPAN, ClientTracer
-from .server import ServerTracer, TracingServerMiddleware
+from .server import ServerTracer, TracingServerMiddleware, http_info
 
 _logger = logging.getLogger("mcp_tracing")
 
@@ -44,11 +45,11 @@ _MARK = "_mcp_tracing_"
 
 # Transport facts learnt where a transport is opened (``stdio_client``), found again by the session
 # that is built on its streams. Weak, so a closed transport leaves nothing behind.
-_TRANSPORTS: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+_TRANSPORTS: weakref.WeakKeyDictionary[object, TransportInfo] = weakref.WeakKeyDictionary()
 
 
-def register_transport(streams: object, transport: str) -> None:
-    """Remembers that these transport streams are, e.g., ``pipe`` (stdio)."""
+def register_transport(streams: object, transport: TransportInfo) -> None:
+    """Remembers what is known of the connection behind these transport streams."""
     for stream in streams if isinstance(streams, tuple) else ():  # pyright: ignore[reportUnknownVariableType]
         try:
             _TRANSPORTS[stream] = transport
@@ -56,7 +57,7 @@ def register_transport(streams: object, transport: str) -> None:
             pass
 
 
-def _transport_of(*streams: object) -> str | None:
+def _transport_of(*streams: object) -> TransportInfo | None:
     for stream in streams:
         try:
             found = _TRANSPORTS.get(stream)
@@ -314,7 +315,7 @@ def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
 async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if IS_V2 or len(args) < 2:
         return await run(*args, **kwargs)
-    watcher = _ResponseWatcher(tracer)
+    watcher = _ResponseWatcher(tracer, http="stateless" in kwargs)
     read_stream, write_stream, *rest = args
     return await run(_ReadProxy(read_stream, watcher), _WriteProxy(write_stream, watcher), *rest, **kwargs)
 
@@ -329,8 +330,8 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
     async def traced_handle_message(message: Any, session: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(message, request_responder):
             request = message.request.root
-            watcher = getattr(getattr(session, "_read_stream", None), "watcher", None)
-            if isinstance(watcher, _ResponseWatcher):
+            watcher = _watcher_of(session)
+            if watcher is not None:
                 watcher.claim(message.request_id)
             method: str = request.method
             with tracer.span(
@@ -339,6 +340,8 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
                 message.request_meta,
                 request_id=message.request_id,
                 protocol_version=_v1_protocol_version(session),
+                http=http_info(getattr(message.message_metadata, "request_context", None)),
+                http_session=watcher is not None and watcher.http,
             ) as span:
                 if span is not None:
                     respond = message.respond
@@ -356,10 +359,21 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
         notification_method = getattr(root, "method", None)
         if not isinstance(notification_method, str):
             return await handle_message(message, session, *args, **kwargs)
-        with tracer.span(notification_method, None, getattr(getattr(root, "params", None), "meta", None)):
+        watcher = _watcher_of(session)
+        with tracer.span(
+            notification_method,
+            None,
+            getattr(getattr(root, "params", None), "meta", None),
+            http_session=watcher is not None and watcher.http,
+        ):
             return await handle_message(message, session, *args, **kwargs)
 
     lowlevel._handle_message = traced_handle_message
+
+
+def _watcher_of(session: Any) -> _ResponseWatcher | None:
+    watcher = getattr(getattr(session, "_read_stream", None), "watcher", None)
+    return watcher if isinstance(watcher, _ResponseWatcher) else None
 
 
 def _v1_params(request: Any) -> dict[str, Any] | None:
@@ -387,9 +401,10 @@ class _ResponseWatcher:
     get a span from arrival to response when the response is written.
     """
 
-    def __init__(self, tracer: ServerTracer) -> None:
+    def __init__(self, tracer: ServerTracer, *, http: bool) -> None:
         self.tracer = tracer
-        self.pending: dict[object, tuple[str, dict[str, Any] | None, object, int, str | None]] = {}
+        self.http = http
+        self.pending: dict[object, tuple[str, dict[str, Any] | None, object, int, str | None, object]] = {}
         self.claimed: set[object] = set()
 
     def claim(self, request_id: object) -> None:
@@ -410,6 +425,7 @@ class _ResponseWatcher:
             (params or {}).get("_meta"),
             time_ns(),
             version if isinstance(version, str) else None,
+            getattr(getattr(item, "metadata", None), "request_context", None),
         )
 
     def outgoing(self, item: object) -> None:
@@ -424,13 +440,20 @@ class _ResponseWatcher:
             return
         if entry is None:
             return
-        method, params, meta, start, version = entry
+        method, params, meta, start, version, request = entry
         result: object = getattr(root, "result", None)
         if method == attr.INITIALIZE and isinstance(result, dict):
             negotiated: object = cast(dict[str, Any], result).get("protocolVersion")
             version = negotiated if isinstance(negotiated, str) else version
         with self.tracer.span(
-            method, params, meta, request_id=request_id, protocol_version=version, start_time=start
+            method,
+            params,
+            meta,
+            request_id=request_id,
+            protocol_version=version,
+            http=http_info(request),
+            http_session=self.http,
+            start_time=start,
         ) as span:
             if kind == "JSONRPCError":
                 self.tracer.record(span, method, error_code=getattr(getattr(root, "error", None), "code", None))

@@ -67,6 +67,14 @@ def message_attributes(
     return attributes
 
 
+MODERN_PROTOCOL = "2026-07-28"
+
+
+def has_sessions(protocol_version: str | None) -> bool:
+    """``mcp.session.id`` MUST NOT be set from the 2026-07-28 protocol on: it has no sessions."""
+    return protocol_version is None or protocol_version < MODERN_PROTOCOL
+
+
 def record_arguments(span: Span, method: str, params: Mapping[str, Any] | None) -> None:
     """Adds the keyed hash of a tool call's arguments (never the arguments themselves)."""
     if method != attr.TOOLS_CALL or params is None or not span.is_recording():

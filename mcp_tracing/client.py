@@ -28,9 +28,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
+from ._transport import TransportInfo
 from ._version import __version__
 from .propagation import inject_meta
 
@@ -56,7 +58,7 @@ class ClientTracer:
 
     tracer: trace.Tracer
     server_name: str | None = None
-    transport: str | None = None
+    transport: TransportInfo | None = None
     protocol_version: str | None = None
     peer: Callable[[], tuple[object, object]] | None = None
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
@@ -88,13 +90,7 @@ class ClientTracer:
             span = self.tracer.start_span(
                 _spans.span_name(method, params),
                 kind=SpanKind.CLIENT,
-                attributes=_spans.message_attributes(
-                    method,
-                    params,
-                    protocol_version=self.protocol_version,
-                    transport=self.transport,
-                    server_name=self.server_name,
-                ),
+                attributes=self._attributes(method, params),
             )
             _spans.record_arguments(span, method, params)
             token = otel_context.attach(trace.set_span_in_context(span))
@@ -109,6 +105,25 @@ class ClientTracer:
             ACTIVE_CLIENT_SPAN.reset(active)
             otel_context.detach(token)
             span.end()
+
+    def _attributes(self, method: str, params: Mapping[str, Any] | None) -> dict[str, AttributeValue]:
+        info = self.transport
+        attributes = _spans.message_attributes(
+            method,
+            params,
+            protocol_version=self.protocol_version,
+            transport=info.transport if info else None,
+            server_name=self.server_name,
+        )
+        if info is not None and info.transport == attr.TRANSPORT_TCP:
+            attributes[attr.NETWORK_PROTOCOL_NAME] = "http"
+            if info.server_address:
+                attributes[attr.SERVER_ADDRESS] = info.server_address
+            if info.server_port:
+                attributes[attr.SERVER_PORT] = info.server_port
+            if info.session_id and _spans.has_sessions(self.protocol_version):
+                attributes[attr.MCP_SESSION_ID] = info.session_id
+        return attributes
 
     def _inject(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         try:

@@ -26,7 +26,7 @@ where the SDK dispatches them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,11 +35,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import Span, SpanKind, TracerProvider
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TracerProvider
 
 from . import _attributes as attr
 from . import _spans
 from ._version import __version__
+from .http import HttpRequestInfo, Policy, check_policy, request_info
 from .propagation import extract_meta
 
 __all__ = ["TracingServerMiddleware", "instrument_server"]
@@ -54,16 +55,39 @@ class ServerTracer:
     tracer: trace.Tracer
     tracer_provider: TracerProvider | None
     server_name: str | None = None
+    policy: Policy = "default"
     session_spans: list[Span] = field(default_factory=lambda: [])
 
-    def parent(self, meta: object) -> Context | None:
-        """The context a server span starts in (see the module docstring); ``None`` means ambient."""
-        extracted = extract_meta(meta)
-        if extracted is not None:
-            return extracted
+    def placement(
+        self, meta: object, http: HttpRequestInfo | None = None, *, http_session: bool = False
+    ) -> tuple[Context | None, list[Link]]:
+        """The context a server span starts in and its links (see the module docstring).
+
+        Returns:
+            ``(parent, links)``; a ``None`` parent means the ambient context.
+        """
+        meta_ctx = extract_meta(meta)
+        http_span = http.span.get_span_context() if http is not None and http.span is not None else None
+        policy = http.policy if http is not None and http.span is not None else self.policy
+        if policy == "untrusted":
+            arrived = [_span_of(meta_ctx), _span_of(http.header_context) if http else None, http_span]
+            return Context(), [Link(ctx) for ctx in arrived if ctx is not None]
+        if policy == "gateway" and http is not None and http.span is not None:
+            meta_span = _span_of(meta_ctx)
+            return trace.set_span_in_context(http.span), [Link(meta_span)] if meta_span else []
+        http_links = [Link(http_span)] if http_span is not None else []
+        if meta_ctx is not None:
+            return meta_ctx, http_links
+        if http is not None:
+            if http.header_context is not None:
+                return http.header_context, http_links
+            if http.span is not None:
+                return trace.set_span_in_context(http.span), []
+            return Context(), []
         if self.session_spans:
-            return trace.set_span_in_context(self.session_spans[-1])
-        return None
+            return trace.set_span_in_context(self.session_spans[-1]), []
+        # mcp 1.x runs a stateful HTTP session's handlers in the context of its first request: never ambient.
+        return (Context() if http_session else None), []
 
     @contextmanager
     def span(
@@ -74,7 +98,8 @@ class ServerTracer:
         *,
         request_id: object = None,
         protocol_version: str | None = None,
-        transport: str | None = None,
+        http: HttpRequestInfo | None = None,
+        http_session: bool = False,
         start_time: int | None = None,
     ) -> Generator[Span | None, None, None]:
         """Opens the SERVER span of one message and makes it current; yields ``None`` if tracing is off."""
@@ -82,21 +107,23 @@ class ServerTracer:
             yield None
             return
         try:
-            parent = self.parent(meta)
-            if transport is None and self.session_spans:
-                transport = attr.TRANSPORT_PIPE
+            parent, links = self.placement(meta, http, http_session=http_session)
+            attributes = _spans.message_attributes(
+                method,
+                params,
+                request_id=request_id,
+                protocol_version=protocol_version,
+                transport=attr.TRANSPORT_PIPE if http is None and self.session_spans else None,
+                server_name=self.server_name,
+            )
+            if http is not None:
+                _http_attributes(attributes, http, protocol_version)
             span = self.tracer.start_span(
                 _spans.span_name(method, params),
                 context=parent,
                 kind=SpanKind.SERVER,
-                attributes=_spans.message_attributes(
-                    method,
-                    params,
-                    request_id=request_id,
-                    protocol_version=protocol_version,
-                    transport=transport,
-                    server_name=self.server_name,
-                ),
+                attributes=attributes,
+                links=links,
                 start_time=start_time,
             )
             _spans.record_arguments(span, method, params)
@@ -124,6 +151,27 @@ class ServerTracer:
             _safely(_spans.record_result, span, method, result)
 
 
+def _span_of(ctx: Context | None) -> SpanContext | None:
+    return None if ctx is None else trace.get_current_span(ctx).get_span_context()
+
+
+def _http_attributes(attributes: dict[str, Any], http: HttpRequestInfo, protocol_version: str | None) -> None:
+    attributes[attr.NETWORK_TRANSPORT] = attr.TRANSPORT_TCP
+    attributes[attr.NETWORK_PROTOCOL_NAME] = "http"
+    if http.client_address:
+        attributes[attr.CLIENT_ADDRESS] = http.client_address
+    if http.client_port:
+        attributes[attr.CLIENT_PORT] = http.client_port
+    if http.session_id and _spans.has_sessions(protocol_version):
+        attributes[attr.MCP_SESSION_ID] = http.session_id
+
+
+def http_info(request: object) -> HttpRequestInfo | None:
+    """The HTTP facts of the SDK's request object (a Starlette ``Request``), or ``None`` off HTTP."""
+    scope = getattr(request, "scope", None)
+    return request_info(scope) if isinstance(scope, MutableMapping) else None  # pyright: ignore[reportUnknownArgumentType]
+
+
 def _safely(record: Any, *args: Any) -> None:
     try:
         record(*args)
@@ -149,6 +197,7 @@ class TracingServerMiddleware:
             ctx.meta,
             request_id=ctx.request_id,
             protocol_version=ctx.protocol_version,
+            http=http_info(ctx.request),
         ) as span:
             if span is None:
                 return await call_next(ctx)
@@ -160,12 +209,14 @@ class TracingServerMiddleware:
 _S = TypeVar("_S")
 
 
-def instrument_server(server: _S, *, tracer_provider: TracerProvider | None = None) -> _S:
+def instrument_server(server: _S, *, policy: Policy = "default", tracer_provider: TracerProvider | None = None) -> _S:
     """Traces every message a server receives, and returns the same server.
 
     Args:
         server: a low-level ``mcp.server.lowlevel.Server`` (mcp 1.x or 2.x), an mcp 1.x ``FastMCP`` or an
             mcp 2.x ``MCPServer``. Instrumenting it twice logs a warning and changes nothing.
+        policy: how inbound context is trusted: ``default``, ``gateway`` or ``untrusted`` (see
+            ``mcp_tracing.http.Policy``). ``TraceContextMiddleware``'s own policy wins for the requests it saw.
         tracer_provider: where spans go; the global provider when omitted.
 
     Returns:
@@ -173,12 +224,14 @@ def instrument_server(server: _S, *, tracer_provider: TracerProvider | None = No
 
     Raises:
         TypeError: ``server`` is not an MCP server this version of mcp_tracing knows.
+        ValueError: an unknown ``policy``.
     """
     from . import _compat
 
     tracer = ServerTracer(
         trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider),
         tracer_provider,
+        policy=check_policy(policy),
     )
     _compat.install_server(server, tracer)
     return server

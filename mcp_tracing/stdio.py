@@ -40,6 +40,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from . import _attributes as attr
+from ._transport import TransportInfo
 from .propagation import extract_env, inject_env
 
 __all__ = ["FORWARD_PREFIXES", "NOT_FORWARDED", "child_environment", "stdio_client", "traced_parameters"]
@@ -110,7 +111,7 @@ async def stdio_client(server: Any, errlog: TextIO = sys.stderr) -> AsyncGenerat
     from ._compat import register_transport
 
     async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
-        register_transport(streams, attr.TRANSPORT_PIPE)
+        register_transport(streams, TransportInfo(attr.TRANSPORT_PIPE))
         yield streams
 
 

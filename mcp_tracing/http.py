@@ -1,0 +1,380 @@
+"""Streamable HTTP: a ``traceparent`` header on every request the client sends, and ASGI middleware for servers.
+
+Client. Every HTTP request carries the context of the MCP message it carries: a POST carrying a request
+carries that request's CLIENT span (the same span as its ``params._meta``); the standalone GET stream, the
+DELETE and POSTs carrying responses carry the session's context. mcp 2.x hands the caller's context to its
+HTTP tasks; mcp 1.x sends from a task started at connect time, so there the context is read back from the
+body's ``_meta``. ::
+
+    async with mcp_tracing.streamable_http_client("http://127.0.0.1:8000/mcp") as (read, write, *_):
+        async with ClientSession(read, write) as session:
+            mcp_tracing.trace_session(session)
+
+or, with an HTTP client of your own (``httpx2.AsyncClient`` on mcp 2.x, ``httpx.AsyncClient`` on 1.x)::
+
+    client = mcp_tracing.instrument_http_client(httpx2.AsyncClient(headers=...))
+
+With ``http_spans=True`` the OpenTelemetry httpx instrumentation adds an HTTP CLIENT span per request, a
+child of the MCP span (on 1.x too), and the header then carries that HTTP span.
+
+Server. ``TraceContextMiddleware`` is pure ASGI (never ``BaseHTTPMiddleware``, which would cut contextvars):
+it reads the header, opens an HTTP SERVER span and leaves what arrived in the ASGI scope, where the MCP
+server span logic finds it through the SDK's request object on both SDK lines (mcp 1.x stateful servers
+run handlers in the context of the session's first request, so contextvars cannot carry it)::
+
+    app = TraceContextMiddleware(server.streamable_http_app())
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, cast, get_args
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
+from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
+
+from . import _attributes as attr
+from ._transport import TransportInfo
+from ._version import __version__
+from .propagation import extract_headers, extract_meta, inject_headers
+
+__all__ = [
+    "POLICIES",
+    "HttpRequestInfo",
+    "Policy",
+    "TraceContextMiddleware",
+    "instrument_http_client",
+    "streamable_http_client",
+]
+
+_logger = logging.getLogger(__name__)
+
+Policy = Literal["default", "gateway", "untrusted"]
+"""How a server treats inbound context:
+
+* ``default``: the MCP server span's parent is the ``_meta`` context (else the header's), with a link to
+  the HTTP span (the OpenTelemetry MCP conventions);
+* ``gateway``: the parent is the server's own HTTP span, with a link to the ``_meta`` context, for a
+  gateway that anchors the calls it serves in its own trace;
+* ``untrusted``: every span starts a new trace, with links to what arrived; inbound baggage is ignored.
+"""
+
+POLICIES: Final[tuple[str, ...]] = get_args(Policy)
+
+SCOPE_KEY: Final = "mcp_tracing.http"
+"""Where ``TraceContextMiddleware`` leaves ``HttpRequestInfo`` in the ASGI scope."""
+
+
+def check_policy(policy: str) -> Policy:
+    """Returns ``policy`` if it is one of ``POLICIES``; raises ``ValueError`` otherwise."""
+    if policy == "default" or policy == "gateway" or policy == "untrusted":
+        return policy
+    raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
+
+
+# ----------------------------------------------------------------------------------------- client
+
+
+class _TracingTransport:
+    """Wraps an httpx/httpx2 async transport: context attached and injected for each HTTP request."""
+
+    def __init__(self, inner: Any, state: TransportInfo, *, read_body: bool) -> None:
+        self._inner = inner
+        self._state = state
+        self._read_body = read_body
+
+    async def handle_async_request(self, request: Any) -> Any:
+        if not is_http_instrumentation_enabled():
+            return await self._inner.handle_async_request(request)
+        token = None
+        try:
+            ctx = self._context_for(request)
+            token = otel_context.attach(ctx)
+            inject_headers(request.headers, context=ctx)
+        except Exception:
+            _logger.exception("mcp_tracing could not add trace context to an HTTP request")
+        try:
+            response = await self._inner.handle_async_request(request)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        session_id = response.headers.get("mcp-session-id")
+        if session_id:
+            self._state.session_id = session_id
+        return response
+
+    def _context_for(self, request: Any) -> Context:
+        # mcp 1.x: the POST runs in the transport's own task, whose context is the connect-time one; the
+        # message's own context is in its _meta. The substring test keeps large bodies unparsed.
+        if self._read_body and request.method == "POST":
+            content: bytes = request.content
+            if b'"_meta"' in content:
+                ctx = _meta_context(content)
+                if ctx is not None:
+                    return ctx
+        return otel_context.get_current()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _TracingTransport:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _meta_context(content: bytes) -> Context | None:
+    try:
+        message: object = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):  # a batch carries several contexts: leave it to the current one
+        return None
+    params = cast(dict[str, object], message).get("params")
+    return extract_meta(cast(dict[str, object], params).get("_meta")) if isinstance(params, dict) else None
+
+
+def instrument_http_client(
+    client: Any,
+    *,
+    http_spans: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    _state: TransportInfo | None = None,
+) -> Any:
+    """Makes an ``httpx2.AsyncClient`` (mcp 2.x) or ``httpx.AsyncClient`` (mcp 1.x) carry MCP trace context.
+
+    Args:
+        client: the client to pass as ``http_client`` to the SDK's ``streamable_http_client``; modified in
+            place (its transports are wrapped) and returned. A second call logs a warning and does nothing.
+        http_spans: also record an HTTP CLIENT span per request with OpenTelemetry's httpx instrumentation
+            (``HTTPX2ClientInstrumentor``/``HTTPXClientInstrumentor``), each a child of the MCP span.
+        tracer_provider: for the HTTP spans; the global provider when omitted.
+
+    Returns:
+        ``client``.
+    """
+    from ._compat import IS_V2
+
+    if getattr(client, "_mcp_tracing_http", None) is not None:
+        _logger.warning("mcp_tracing: this HTTP client is already instrumented; leaving it as it is")
+        return client
+    if http_spans:
+        from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
+
+        instrumentor: Any = HTTPX2ClientInstrumentor if IS_V2 else HTTPXClientInstrumentor
+        instrumentor.instrument_client(client, tracer_provider=tracer_provider)
+    state = _state or TransportInfo(attr.TRANSPORT_TCP)
+    client._transport = _TracingTransport(client._transport, state, read_body=not IS_V2)
+    mounts: dict[Any, Any] = client._mounts
+    for pattern, transport in list(mounts.items()):
+        if transport is not None:
+            mounts[pattern] = _TracingTransport(transport, state, read_body=not IS_V2)
+    client._mcp_tracing_http = state
+    return client
+
+
+@asynccontextmanager
+async def streamable_http_client(
+    url: str,
+    *,
+    http_client: Any = None,
+    http_spans: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    **kwargs: Any,
+) -> AsyncGenerator[Any, None]:
+    """Drop-in for the SDK's ``streamable_http_client``: the same streams, trace context in every header.
+
+    Args:
+        url: the MCP endpoint.
+        http_client: your own client (``httpx2.AsyncClient`` on mcp 2.x, ``httpx.AsyncClient`` on 1.x), which
+            is instrumented in place and left open; by default the SDK's own default client, closed on exit.
+        http_spans: see ``instrument_http_client``.
+        tracer_provider: for the HTTP spans; the global provider when omitted.
+        **kwargs: passed to the SDK's ``streamable_http_client`` (``terminate_on_close``, ...).
+
+    Yields:
+        Exactly what the SDK yields (``(read, write)`` on mcp 2.x, ``(read, write, get_session_id)`` on 1.x).
+        Sessions built on these streams and passed to ``trace_session`` record ``server.address``,
+        ``server.port``, ``network.transport=tcp`` and ``mcp.session.id``.
+    """
+    from mcp.client.streamable_http import streamable_http_client as sdk_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    from ._compat import register_transport
+
+    split = urlsplit(url)
+    state = TransportInfo(attr.TRANSPORT_TCP, split.hostname, split.port or (443 if split.scheme == "https" else 80))
+    owned = http_client is None
+    client = create_mcp_http_client() if owned else http_client
+    instrument_http_client(client, http_spans=http_spans, tracer_provider=tracer_provider, _state=state)
+    try:
+        async with sdk_client(url, http_client=client, **kwargs) as streams:
+            register_transport(streams, state)
+            yield streams
+    finally:
+        if owned:
+            await client.aclose()
+
+
+# ----------------------------------------------------------------------------------------- server
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class HttpRequestInfo:
+    """What arrived with one HTTP request, for the MCP server spans of the messages it carried."""
+
+    header_context: Context | None
+    span: Span | None = None
+    policy: Policy = "default"
+    client_address: str | None = None
+    client_port: int | None = None
+    session_id: str | None = None
+    links: list[Link] = field(default_factory=lambda: [])
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # A repeated header is joined with "," (RFC 9110): a repeated traceparent then fails to parse and
+    # counts as absent, as W3C Trace Context requires. Bytes that are not ASCII decode as latin-1.
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = bytes(raw_name).decode("latin-1").lower()
+        value = bytes(raw_value).decode("latin-1")
+        out[name] = f"{out[name]},{value}" if name in out else value
+    return out
+
+
+def request_info(scope: Scope) -> HttpRequestInfo:
+    """The ``HttpRequestInfo`` of a request: the middleware's, or one read from the scope's headers."""
+    found = scope.get(SCOPE_KEY)
+    if isinstance(found, HttpRequestInfo):
+        return found
+    headers = _headers(scope)
+    client = scope.get("client") or (None, None)
+    return HttpRequestInfo(
+        header_context=extract_headers(headers),
+        client_address=client[0],
+        client_port=client[1],
+        session_id=headers.get("mcp-session-id"),
+    )
+
+
+class TraceContextMiddleware:
+    """Pure ASGI middleware: an HTTP SERVER span per request, under the caller's ``traceparent`` header.
+
+    Wrap the app that serves MCP (``server.streamable_http_app()``, or a Starlette app mounting it). Every
+    scope type other than ``http`` (``lifespan`` included) passes straight through. The request is served
+    exactly as without the middleware: malformed trace headers count as absent, and telemetry failures
+    are logged, never raised.
+
+    Args:
+        app: the ASGI app.
+        policy: ``default``, ``gateway`` or ``untrusted`` (see ``Policy``).
+        tracer_provider: where spans go; the global provider when omitted.
+
+    Raises:
+        ValueError: an unknown ``policy``.
+    """
+
+    def __init__(self, app: ASGIApp, *, policy: Policy = "default", tracer_provider: TracerProvider | None = None):
+        self.app = app
+        self._policy: Policy = check_policy(policy)
+        self._tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_http_instrumentation_enabled():
+            await self.app(scope, receive, send)
+            return
+        try:
+            span, info = self._start(scope)
+            token = otel_context.attach(trace.set_span_in_context(span, self._parent(info)))
+        except Exception:
+            _logger.exception("mcp_tracing could not start an HTTP server span; serving untraced")
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def traced_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, traced_send)
+        except BaseException as exc:
+            span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
+            span.set_status(StatusCode.ERROR, type(exc).__qualname__)
+            raise
+        finally:
+            otel_context.detach(token)
+            self._finish(span, scope, status)
+
+    def _parent(self, info: HttpRequestInfo) -> Context | None:
+        if self._policy == "untrusted":
+            return Context()  # a new trace, and no inbound baggage
+        return info.header_context
+
+    def _start(self, scope: Scope) -> tuple[Span, HttpRequestInfo]:
+        headers = _headers(scope)
+        info = request_info({**scope, SCOPE_KEY: None})
+        info.policy = self._policy
+        links: list[Link] = []
+        if self._policy == "untrusted" and info.header_context is not None:
+            links.append(Link(trace.get_current_span(info.header_context).get_span_context()))
+        method = str(scope.get("method", "HTTP"))
+        server = scope.get("server") or (None, None)
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.path": scope.get("path", ""),
+            "url.scheme": scope.get("scheme", "http"),
+            attr.NETWORK_PROTOCOL_NAME: "http",
+            "network.protocol.version": scope.get("http_version", "1.1"),
+        }
+        for key, value in (
+            (attr.SERVER_ADDRESS, server[0]),
+            (attr.SERVER_PORT, server[1]),
+            (attr.CLIENT_ADDRESS, info.client_address),
+            (attr.CLIENT_PORT, info.client_port),
+            ("user_agent.original", headers.get("user-agent")),
+        ):
+            if value is not None:
+                attributes[key] = value
+        span = self._tracer.start_span(
+            method, context=self._parent(info), kind=SpanKind.SERVER, attributes=attributes, links=links
+        )
+        info.span = span
+        scope[SCOPE_KEY] = info
+        return span, info
+
+    @staticmethod
+    def _finish(span: Span, scope: Scope, status: list[int]) -> None:
+        try:
+            route = getattr(scope.get("route"), "path", None)
+            if isinstance(route, str):
+                span.set_attribute("http.route", route)
+                span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+            if status:
+                span.set_attribute("http.response.status_code", status[0])
+                if status[0] >= 500:
+                    span.set_attribute(attr.ERROR_TYPE, str(status[0]))
+                    span.set_status(StatusCode.ERROR)
+        finally:
+            span.end()
