@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-import weakref
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from time import time_ns
@@ -43,28 +42,30 @@ IS_V2 = MCP_MAJOR >= 2
 
 _MARK = "_mcp_tracing_"
 
-# Transport facts learnt where a transport is opened (``stdio_client``), found again by the session
-# that is built on its streams. Weak, so a closed transport leaves nothing behind.
-_TRANSPORTS: weakref.WeakKeyDictionary[object, TransportInfo] = weakref.WeakKeyDictionary()
+# Transport facts learnt where a transport is opened (``stdio_client``, ``streamable_http_client``), found
+# again by the session built on its streams. Keyed by id while the transport is open (mcp 2.x's context
+# streams cannot be weakly referenced); the entry holds the stream, so an id is never reused meanwhile.
+_TRANSPORTS: dict[int, tuple[object, TransportInfo]] = {}
 
 
-def register_transport(streams: object, transport: TransportInfo) -> None:
-    """Remembers what is known of the connection behind these transport streams."""
-    for stream in streams if isinstance(streams, tuple) else ():  # pyright: ignore[reportUnknownVariableType]
-        try:
-            _TRANSPORTS[stream] = transport
-        except TypeError:  # not weak-referenceable: the attribute is then simply absent
-            pass
+@contextmanager
+def registered_transport(streams: object, info: TransportInfo) -> Generator[None, None, None]:
+    """Remembers, while open, what is known of the connection behind these transport streams."""
+    members: tuple[object, ...] = cast(tuple[object, ...], streams)[:2] if isinstance(streams, tuple) else ()
+    for stream in members:
+        _TRANSPORTS[id(stream)] = (stream, info)
+    try:
+        yield
+    finally:
+        for stream in members:
+            _TRANSPORTS.pop(id(stream), None)
 
 
 def _transport_of(*streams: object) -> TransportInfo | None:
     for stream in streams:
-        try:
-            found = _TRANSPORTS.get(stream)
-        except TypeError:
-            found = None
-        if found is not None:
-            return found
+        entry = _TRANSPORTS.get(id(stream))
+        if entry is not None and entry[0] is stream:
+            return entry[1]
     return None
 
 

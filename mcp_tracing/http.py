@@ -86,10 +86,11 @@ def check_policy(policy: str) -> Policy:
 class _TracingTransport:
     """Wraps an httpx/httpx2 async transport: context attached and injected for each HTTP request."""
 
-    def __init__(self, inner: Any, state: TransportInfo, *, read_body: bool) -> None:
+    def __init__(self, inner: Any, state: TransportInfo, *, read_body: bool, session_context: Context) -> None:
         self._inner = inner
         self._state = state
         self._read_body = read_body
+        self._session_context = session_context
 
     async def handle_async_request(self, request: Any) -> Any:
         if not is_http_instrumentation_enabled():
@@ -112,9 +113,13 @@ class _TracingTransport:
         return response
 
     def _context_for(self, request: Any) -> Context:
+        # The standalone GET stream and the DELETE belong to the session, not to the message whose sending
+        # happened to open them.
+        if request.method != "POST":
+            return self._session_context
         # mcp 1.x: the POST runs in the transport's own task, whose context is the connect-time one; the
         # message's own context is in its _meta. The substring test keeps large bodies unparsed.
-        if self._read_body and request.method == "POST":
+        if self._read_body:
             content: bytes = request.content
             if b'"_meta"' in content:
                 ctx = _meta_context(content)
@@ -164,7 +169,7 @@ def instrument_http_client(
         tracer_provider: for the HTTP spans; the global provider when omitted.
 
     Returns:
-        ``client``.
+        ``client``. Its GET and DELETE requests carry the context current at this call (the session's).
     """
     from ._compat import IS_V2
 
@@ -177,11 +182,12 @@ def instrument_http_client(
         instrumentor: Any = HTTPX2ClientInstrumentor if IS_V2 else HTTPXClientInstrumentor
         instrumentor.instrument_client(client, tracer_provider=tracer_provider)
     state = _state or TransportInfo(attr.TRANSPORT_TCP)
-    client._transport = _TracingTransport(client._transport, state, read_body=not IS_V2)
+    session = otel_context.get_current()
+    client._transport = _TracingTransport(client._transport, state, read_body=not IS_V2, session_context=session)
     mounts: dict[Any, Any] = client._mounts
     for pattern, transport in list(mounts.items()):
         if transport is not None:
-            mounts[pattern] = _TracingTransport(transport, state, read_body=not IS_V2)
+            mounts[pattern] = _TracingTransport(transport, state, read_body=not IS_V2, session_context=session)
     client._mcp_tracing_http = state
     return client
 
@@ -213,7 +219,7 @@ async def streamable_http_client(
     from mcp.client.streamable_http import streamable_http_client as sdk_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    from ._compat import register_transport
+    from ._compat import registered_transport
 
     split = urlsplit(url)
     state = TransportInfo(attr.TRANSPORT_TCP, split.hostname, split.port or (443 if split.scheme == "https" else 80))
@@ -222,8 +228,8 @@ async def streamable_http_client(
     instrument_http_client(client, http_spans=http_spans, tracer_provider=tracer_provider, _state=state)
     try:
         async with sdk_client(url, http_client=client, **kwargs) as streams:
-            register_transport(streams, state)
-            yield streams
+            with registered_transport(streams, state):
+                yield streams
     finally:
         if owned:
             await client.aclose()
@@ -297,9 +303,13 @@ class TraceContextMiddleware:
     def __init__(self, app: ASGIApp, *, policy: Policy = "default", tracer_provider: TracerProvider | None = None):
         self.app = app
         self._policy: Policy = check_policy(policy)
+        self._tracer_provider = tracer_provider
         self._tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._flushing_send(send))
+            return
         if scope["type"] != "http" or not is_http_instrumentation_enabled():
             await self.app(scope, receive, send)
             return
@@ -326,6 +336,20 @@ class TraceContextMiddleware:
         finally:
             otel_context.detach(token)
             self._finish(span, scope, status)
+
+    def _flushing_send(self, send: Send) -> Send:
+        # Servers often die of the SIGTERM that stopped them (uvicorn re-raises it after a graceful
+        # shutdown), so exit handlers never run: flush when the app reports its shutdown complete.
+        async def flushing_send(message: Message) -> None:
+            if message.get("type") == "lifespan.shutdown.complete":
+                from anyio import to_thread
+
+                from .stdio import flush
+
+                await to_thread.run_sync(flush, self._tracer_provider)
+            await send(message)
+
+        return flushing_send
 
     def _parent(self, info: HttpRequestInfo) -> Context | None:
         if self._policy == "untrusted":

@@ -108,11 +108,11 @@ async def stdio_client(server: Any, errlog: TextIO = sys.stderr) -> AsyncGenerat
     """
     from mcp.client.stdio import stdio_client as sdk_stdio_client
 
-    from ._compat import register_transport
+    from ._compat import registered_transport
 
     async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
-        register_transport(streams, TransportInfo(attr.TRANSPORT_PIPE))
-        yield streams
+        with registered_transport(streams, TransportInfo(attr.TRANSPORT_PIPE)):
+            yield streams
 
 
 # ------------------------------------------------------------------------------------- child side
@@ -139,10 +139,11 @@ def end_session_span(span: Span, tracer_provider: TracerProvider | None) -> None
             return
         _open_sessions.remove((span, tracer_provider))
     span.end()
-    _flush(tracer_provider)
+    flush(tracer_provider)
 
 
-def _flush(tracer_provider: TracerProvider | None, timeout_millis: int = 5000) -> None:
+def flush(tracer_provider: TracerProvider | None, timeout_millis: int = 5000) -> None:
+    """Flushes the provider's span processors (the global provider when ``None``); never raises."""
     provider = tracer_provider or trace.get_tracer_provider()
     force_flush: Callable[[int], object] | None = getattr(provider, "force_flush", None)
     if force_flush is None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import StdioServerParameters
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -54,3 +58,48 @@ def outcome(result: Any) -> Any:
         error = getattr(result, "error", None)
         return (type(result).__name__, getattr(error, "code", None), getattr(error, "message", str(result)))
     return result.model_dump(mode="json", by_alias=True)
+
+
+HTTP_PROBE = ROOT / "tests" / "servers" / "http_probe_server.py"
+
+
+@asynccontextmanager
+async def http_probe(
+    spans_file: Path,
+    requests_file: Path | None = None,
+    *,
+    stateless: bool = False,
+    json_response: bool = False,
+    traced: bool = True,
+    policy: str = "default",
+    python: str | None = None,
+) -> AsyncIterator[str]:
+    """Runs the HTTP probe server in a subprocess; yields its MCP URL; stops it (SIGTERM) and waits."""
+    env = {
+        **os.environ,
+        "MCP_TRACING_EXAMPLE_SPANS": str(spans_file) if traced else "",
+        "PROBE_STATELESS": "1" if stateless else "0",
+        "PROBE_JSON": "1" if json_response else "0",
+        "PROBE_TRACED": "1" if traced else "0",
+        "PROBE_POLICY": policy,
+        "PROBE_REQUESTS": str(requests_file) if requests_file else "",
+    }
+    process = await anyio.open_process([python or sys.executable, str(HTTP_PROBE)], env=env, stderr=None)
+    try:
+        assert process.stdout is not None
+        with anyio.fail_after(20):
+            buffer = b""
+            while b"\n" not in buffer:
+                chunk = await process.stdout.receive()
+                buffer += chunk
+        port = int(buffer.split(b"\n", 1)[0].split()[1])
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        with anyio.fail_after(20):
+            await process.wait()
+        await process.aclose()
+
+
+def read_requests(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
