@@ -9,13 +9,15 @@ import anyio
 import pytest
 from helpers import all_spans, http_probe, one, read_requests, structured
 from mcp import ClientSession
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
 from mcp_tracing import _attributes as attr
 from mcp_tracing.privacy import args_hash
-from mcp_tracing.testing import SpanRecord
+from mcp_tracing.testing import SpanRecord, read_spans
 
 pytestmark = pytest.mark.anyio
 
@@ -130,3 +132,172 @@ async def test_every_request_carries_its_messages_context_and_server_spans_nest(
         }
         assert server.attributes[attr.NETWORK_TRANSPORT] == "tcp"
         assert server.attributes[attr.CLIENT_ADDRESS] == "127.0.0.1"
+
+
+def new_http_client() -> Any:
+    """The SDK's own default HTTP client (httpx2 on mcp 2.x, httpx on 1.x)."""
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    return create_mcp_http_client()
+
+
+MCP_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2025-06-18",
+}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "plain", "version": "1"}},
+}
+WORK = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "work", "arguments": {"n": 3}}}
+HEADER_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def post_all(url: str, messages: list[dict[str, Any]], headers: Any) -> list[tuple[int, Any]]:
+    """Plain HTTP POSTs of JSON-RPC messages (no MCP client, no _meta): status and JSON body of each."""
+    out: list[tuple[int, Any]] = []
+    async with new_http_client() as client:
+        for message in messages:
+            response = await client.post(url, json=message, headers=headers)
+            out.append((response.status_code, response.json() if response.content else None))
+    return out
+
+
+async def test_a_header_only_client_gets_server_spans_under_its_header_context(
+    spans_file: Path,
+) -> None:
+    """No _meta at all (a plain HTTP client, a gateway): the traceparent header is the parent."""
+    async with http_probe(spans_file, stateless=True, json_response=True) as url:
+        replies = await post_all(url, [INITIALIZE, WORK], {**MCP_HEADERS, "traceparent": HEADER_TRACEPARENT})
+    assert [status for status, _ in replies] == [200, 200]
+    assert replies[1][1]["result"]["content"][0]["text"] == "done 3"
+    spans = read_spans(spans_file)
+    for name in ("initialize", "tools/call work"):
+        server = one(spans, name, "SERVER")
+        assert (server.trace_id, server.parent_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+        (link,) = server.links
+        http_span = next(s for s in spans if s.span_id == link)
+        assert http_span.name == "POST /mcp" and http_span.parent_id == "b7ad6b7169203331"
+    assert one(spans, "probe.work").parent_id == one(spans, "tools/call work", "SERVER").span_id
+
+
+@pytest.mark.parametrize("stateless", [False, True], ids=["stateful", "stateless"])
+async def test_fifty_concurrent_calls_on_one_session_are_never_mis_parented(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, stateless: bool
+) -> None:
+    provider, exporter = capture
+    calls = [("work", {"n": n}) for n in range(50)]
+    async with http_probe(spans_file, stateless=stateless) as url:
+        _, results = await call_tools(url, provider, calls, concurrent=True)
+    assert [structured(r) for r in results] == [f"done {n}" for n in range(50)]
+    spans = all_spans(exporter, spans_file)
+    by_id = {s.span_id: s for s in spans}
+    mis_parented = 0
+    for n in range(50):
+        inner = one([s for s in spans if s.attributes.get("n") == n], "probe.work")
+        server = by_id[inner.parent_id or ""]
+        client = by_id.get(server.parent_id or "")
+        if client is None or client.attributes.get(attr.TOOL_ARGS_HASH) != args_hash({"n": n}):
+            mis_parented += 1
+    assert mis_parented == 0
+
+
+MALFORMED_HEADERS: dict[str, list[tuple[bytes, bytes]]] = {
+    "bad-traceparent": [(b"traceparent", b"00-zzzz-b7ad6b7169203331-01")],
+    "10kb-tracestate": [(b"traceparent", HEADER_TRACEPARENT.encode()), (b"tracestate", b"a=" + b"b" * 10_240)],
+    "repeated": [(b"traceparent", HEADER_TRACEPARENT.encode()), (b"traceparent", HEADER_TRACEPARENT.encode())],
+    "non-ascii": [(b"traceparent", b"00-\xff\xfe-\xc3\xa9-01"), (b"baggage", b"k=\xe2\x82\xac")],
+}
+
+
+@pytest.mark.parametrize("bad", MALFORMED_HEADERS.values(), ids=MALFORMED_HEADERS.keys())
+async def test_malformed_trace_headers_are_served_exactly_as_without_the_middleware(
+    spans_file: Path, bad: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [(k.encode(), v.encode()) for k, v in MCP_HEADERS.items()] + bad
+    replies = {}
+    for traced in (False, True):
+        async with http_probe(spans_file, stateless=True, json_response=True, traced=traced) as url:
+            replies[traced] = await post_all(url, [INITIALIZE, WORK], headers)
+    assert replies[True] == replies[False]
+    assert [status for status, _ in replies[True]] == [200, 200]
+    spans = read_spans(spans_file)
+    server = one(spans, "tools/call work", "SERVER")
+    if bad == MALFORMED_HEADERS["10kb-tracestate"]:
+        # A valid traceparent next to an oversized tracestate: the traceparent still counts.
+        assert server.parent_id == "b7ad6b7169203331"
+    else:
+        # Nothing valid arrived: the HTTP span is a new root and the MCP span its child.
+        http_span = next(s for s in spans if s.span_id == server.parent_id)
+        assert http_span.name == "POST /mcp" and http_span.parent_id is None
+        assert server.trace_id != "0af7651916cd43dd8448eb211c80319c"
+
+
+async def test_gateway_policy_parents_on_the_http_span_and_links_the_message_context(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    provider, exporter = capture
+    async with http_probe(spans_file, policy="gateway") as url:
+        await call_tools(url, provider, [("work", {"n": 1})])
+    spans = all_spans(exporter, spans_file)
+    client = one(spans, "tools/call work", "CLIENT")
+    server = one(spans, "tools/call work", "SERVER")
+    http_span = next(s for s in spans if s.span_id == server.parent_id)
+    assert http_span.name == "POST /mcp" and http_span.parent_id == client.span_id  # the header's span
+    assert server.links == (client.span_id,)
+    assert one(spans, "probe.work").parent_id == server.span_id
+
+
+async def test_untrusted_policy_starts_new_traces_links_what_arrived_and_ignores_baggage(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    provider, exporter = capture
+    token = otel_context.attach(baggage.set_baggage("user.id", "42"))
+    try:
+        for policy in ("default", "untrusted"):
+            async with http_probe(spans_file, policy=policy) as url:
+                _, results = await call_tools(url, provider, [("context_report", {})])
+            report = structured(results[0])
+            assert report["baggage"] == ({"user.id": "42"} if policy == "default" else {}), policy
+    finally:
+        otel_context.detach(token)
+    spans = all_spans(exporter, spans_file)
+    client = [s for s in spans if s.name == "tools/call context_report" and s.kind == "CLIENT"][-1]
+    server = [s for s in spans if s.name == "tools/call context_report" and s.kind == "SERVER"][-1]
+    assert server.parent_id is None and server.trace_id != client.trace_id
+    http_span = next(s for s in spans if s.span_id in server.links and s.name == "POST /mcp")
+    assert http_span.parent_id is None and http_span.links == (client.span_id,)
+    assert set(server.links) == {client.span_id, http_span.span_id}
+
+
+async def test_http_spans_nest_under_the_mcp_span_and_the_header_carries_them(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, tmp_path: Path
+) -> None:
+    """http_spans=True: OpenTelemetry's httpx instrumentation, parented right on mcp 1.x as on 2.x."""
+    provider, exporter = capture
+    requests_file = tmp_path / "requests.jsonl"
+    async with http_probe(spans_file, requests_file) as url:
+        with provider.get_tracer("tests").start_as_current_span("agent.root"):
+            client = mcp_tracing.instrument_http_client(new_http_client(), http_spans=True, tracer_provider=provider)
+            async with client, mcp_tracing.streamable_http_client(url, http_client=client) as (read, write, *_):
+                async with ClientSession(read, write) as session:
+                    mcp_tracing.trace_session(session, tracer_provider=provider)
+                    await session.initialize()
+                    await session.call_tool("work", {"n": 5})
+    spans = all_spans(exporter, spans_file)
+    mcp_client = one(spans, "tools/call work", "CLIENT")
+    http_client_span = next(s for s in spans if s.kind == "CLIENT" and s.parent_id == mcp_client.span_id)
+    assert http_client_span.name == "POST"
+    post = next(r for r in read_requests(requests_file) if (r["body"] or {}).get("method") == "tools/call")
+    assert traceparent_ids(header(post, "traceparent") or "")[1] == http_client_span.span_id
+    assert one(spans, "tools/call work", "SERVER").parent_id == mcp_client.span_id  # _meta still wins
+
+
+def test_unknown_policies_are_rejected() -> None:
+    with pytest.raises(ValueError, match="policy must be one of default, gateway, untrusted"):
+        mcp_tracing.TraceContextMiddleware(lambda *_: None, policy="trusting")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="policy must be one of"):
+        mcp_tracing.instrument_server(object(), policy="nope")  # type: ignore[arg-type]
