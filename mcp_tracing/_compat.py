@@ -136,8 +136,7 @@ def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
         return getattr(session.server_info, "name", None), session.protocol_version
 
     tracer.peer = peer
-    if tracer.transport is None:
-        tracer.transport = _transport_of(getattr(dispatcher, "_write_stream", None))
+    tracer.use_transport(_transport_of(getattr(dispatcher, "_write_stream", None)))
     send_raw_request = dispatcher.send_raw_request
     notify = dispatcher.notify
 
@@ -160,8 +159,7 @@ def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
 
 
 def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
-    if tracer.transport is None:
-        tracer.transport = _transport_of(session._write_stream, session._read_stream)
+    tracer.use_transport(_transport_of(session._write_stream, session._read_stream))
     send_request = session.send_request
     send_notification = session.send_notification
 

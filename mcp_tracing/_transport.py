@@ -13,3 +13,4 @@ class TransportInfo:
     server_address: str | None = None
     server_port: int | None = None
     session_id: str | None = None
+    server_name: str | None = None

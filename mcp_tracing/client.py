@@ -154,6 +154,15 @@ class ClientTracer:
         if isinstance(version, str) and version:
             self.protocol_version = version
 
+    def use_transport(self, info: TransportInfo | None) -> None:
+        """Takes what the transport knows; a server name given to the transport counts as explicit."""
+        if info is None or self.transport is not None:
+            return
+        self.transport = info
+        if info.server_name and not self._explicit_server_name:
+            self.server_name = info.server_name
+            self._explicit_server_name = True
+
     def _ask_peer(self) -> None:
         if self.peer is None:
             return

@@ -197,6 +197,7 @@ async def streamable_http_client(
     url: str,
     *,
     http_client: Any = None,
+    server_name: str | None = None,
     http_spans: bool = False,
     tracer_provider: TracerProvider | None = None,
     **kwargs: Any,
@@ -207,6 +208,8 @@ async def streamable_http_client(
         url: the MCP endpoint.
         http_client: your own client (``httpx2.AsyncClient`` on mcp 2.x, ``httpx.AsyncClient`` on 1.x), which
             is instrumented in place and left open; by default the SDK's own default client, closed on exit.
+        server_name: the ``mcp_tracing.server.name`` of sessions on this transport (by default the name the
+            server gives in ``initialize``); ``trace_session(server_name=)`` wins over it.
         http_spans: see ``instrument_http_client``.
         tracer_provider: for the HTTP spans; the global provider when omitted.
         **kwargs: passed to the SDK's ``streamable_http_client`` (``terminate_on_close``, ...).
@@ -222,7 +225,8 @@ async def streamable_http_client(
     from ._compat import registered_transport
 
     split = urlsplit(url)
-    state = TransportInfo(attr.TRANSPORT_TCP, split.hostname, split.port or (443 if split.scheme == "https" else 80))
+    port = split.port or (443 if split.scheme == "https" else 80)
+    state = TransportInfo(attr.TRANSPORT_TCP, split.hostname, port, server_name=server_name)
     owned = http_client is None
     client = create_mcp_http_client() if owned else http_client
     instrument_http_client(client, http_spans=http_spans, tracer_provider=tracer_provider, _state=state)

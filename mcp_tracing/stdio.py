@@ -95,12 +95,16 @@ def traced_parameters(server: _P, *, context: Context | None = None) -> _P:
 
 
 @asynccontextmanager
-async def stdio_client(server: Any, errlog: TextIO = sys.stderr) -> AsyncGenerator[Any, None]:
+async def stdio_client(
+    server: Any, errlog: TextIO = sys.stderr, *, server_name: str | None = None
+) -> AsyncGenerator[Any, None]:
     """Drop-in for the SDK's ``stdio_client``: spawns the server with trace context and OTel settings.
 
     Args:
         server: ``StdioServerParameters``; not modified (a copy is spawned).
         errlog: where the child's stderr goes, as in the SDK.
+        server_name: the ``mcp_tracing.server.name`` of sessions on this transport (by default the name the
+            server gives in ``initialize``); ``trace_session(server_name=)`` wins over it.
 
     Yields:
         Exactly what the SDK's ``stdio_client`` yields (``(read, write)``). Sessions built on these
@@ -111,7 +115,7 @@ async def stdio_client(server: Any, errlog: TextIO = sys.stderr) -> AsyncGenerat
     from ._compat import registered_transport
 
     async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
-        with registered_transport(streams, TransportInfo(attr.TRANSPORT_PIPE)):
+        with registered_transport(streams, TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)):
             yield streams
 
 

@@ -44,3 +44,45 @@ def test_stdio_agent_prints_one_trace_across_two_processes() -> None:
     assert lines.count("├── mcp.server.session [N ms] (files-server)") == 1
     lines.remove("├── mcp.server.session [N ms] (files-server)")
     assert "\n".join(lines) == EXPECTED_STDIO_TREE
+
+
+EXPECTED_HTTP_TREE = """\
+agent.session [N ms] (agent)
+├── initialize [N ms] {server: sql} (agent)
+│   ├── POST /mcp [N ms] (sql-server)
+│   └── initialize [N ms] {server: sql} (sql-server)
+├── notifications/initialized [N ms] {server: sql} (agent)
+│   ├── POST /mcp [N ms] (sql-server)
+│   └── notifications/initialized [N ms] {server: sql} (sql-server)
+├── agent.turn [N ms] (agent)
+│   ├── tools/call query [N ms] {server: sql, status: ok, result_size: N} (agent)
+│   │   ├── POST /mcp [N ms] (sql-server)
+│   │   └── tools/call query [N ms] {server: sql, status: ok, result_size: N} (sql-server)
+│   │       └── db.query [N ms] (sql-server)
+│   ├── tools/list [N ms] {server: sql} (agent)
+│   │   ├── POST /mcp [N ms] (sql-server)
+│   │   └── tools/list [N ms] {server: sql} (sql-server)
+│   └── tools/call query [N ms] {server: sql, status: ok, result_size: N} (agent)
+│       ├── POST /mcp [N ms] (sql-server)
+│       └── tools/call query [N ms] {server: sql, status: ok, result_size: N} (sql-server)
+│           └── db.query [N ms] (sql-server)"""
+
+
+def test_http_agent_prints_one_trace_with_the_servers_http_and_mcp_spans() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "http_agent.py")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    header, _, tree = done.stdout.partition("\n")
+    assert re.fullmatch(r"trace [0-9a-f]{32}: 21 spans from 2 processes", header), header
+    normalised = re.sub(r"\d+ ms", "N ms", re.sub(r"result_size: \d+", "result_size: N", tree)).rstrip("\n")
+    lines = normalised.splitlines()
+    # The standalone GET stream and the DELETE carry the session's context: children of agent.session, at
+    # moments the SDK chooses. The last line drawn closes the tree, whichever it is.
+    session_lines = [line for line in lines if line[4:].startswith(("GET /mcp", "DELETE /mcp"))]
+    assert sorted(line[4:] for line in session_lines) == [
+        "DELETE /mcp [N ms] (sql-server)",
+        "GET /mcp [N ms] (sql-server)",
+    ]
+    kept = [line for line in lines if line not in session_lines]
+    assert "\n".join(kept) == EXPECTED_HTTP_TREE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,18 @@ MODES = {
 
 
 async def call_tools(
-    url: str, provider: TracerProvider, calls: list[tuple[str, dict[str, Any]]], *, concurrent: bool = False
+    url: str,
+    provider: TracerProvider,
+    calls: list[tuple[str, dict[str, Any]]],
+    *,
+    concurrent: bool = False,
+    server_name: str | None = None,
 ) -> tuple[SpanRecord, list[Any]]:
     """Connects inside span ``agent.root`` and calls the tools (one after another, or all at once)."""
     tracer = provider.get_tracer("tests.agent")
     results: list[Any] = [None] * len(calls)
     with tracer.start_as_current_span("agent.root") as root:
-        async with mcp_tracing.streamable_http_client(url) as (read, write, *_):
+        async with mcp_tracing.streamable_http_client(url, server_name=server_name) as (read, write, *_):
             async with ClientSession(read, write) as session:
                 mcp_tracing.trace_session(session, tracer_provider=provider)
                 with anyio.fail_after(30):
@@ -301,3 +307,27 @@ def test_unknown_policies_are_rejected() -> None:
         mcp_tracing.TraceContextMiddleware(lambda *_: None, policy="trusting")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="policy must be one of"):
         mcp_tracing.instrument_server(object(), policy="nope")  # type: ignore[arg-type]
+
+
+async def test_client_and_server_on_different_mcp_major_versions_give_one_trace_over_http(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    from conftest import other_python
+
+    python = other_python()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set MCP_TRACING_OTHER_PYTHON to the other mcp major version's interpreter")
+        pytest.skip("MCP_TRACING_OTHER_PYTHON is not set (.ci/run sets it)")
+    provider, exporter = capture
+    async with http_probe(spans_file, python=python) as url:
+        root, _ = await call_tools(url, provider, [("work", {"n": 8})], server_name="probe-v-other")
+    spans = all_spans(exporter, spans_file)
+    client = one(spans, "tools/call work", "CLIENT")
+    server = one(spans, "tools/call work", "SERVER")
+    assert (client.trace_id, server.trace_id) == (root.trace_id, root.trace_id)
+    assert (client.parent_id, server.parent_id) == (root.span_id, client.span_id)
+    assert one(spans, "probe.work").parent_id == server.span_id
+    assert client.attributes[attr.SERVER_NAME] == "probe-v-other"  # named at the transport
+    assert server.attributes[attr.SERVER_NAME] == "http-probe"  # the server's own name
+    assert len(server.links) == 1 and next(s for s in spans if s.span_id == server.links[0]).name == "POST /mcp"
