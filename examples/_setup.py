@@ -7,15 +7,24 @@ The agent names the file in ``MCP_TRACING_EXAMPLE_SPANS``; ``mcp_tracing.stdio_c
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from mcp_tracing.testing import JsonLinesSpanExporter
+from mcp_tracing.testing import JsonLinesSpanExporter, read_spans
+from mcp_tracing.view import render_tree
 
 SPANS_FILE_ENV = "MCP_TRACING_EXAMPLE_SPANS"
+
+
+def print_trace(spans_file: Path, trace_id: str) -> None:
+    """Prints one trace from the shared spans file as a tree, with a header line."""
+    spans = [s for s in read_spans(spans_file) if s.trace_id == trace_id]
+    print(f"trace {trace_id}: {len(spans)} spans from {len({s.pid for s in spans})} processes")
+    print(render_tree(spans))
 
 
 def setup_tracing(default_service_name: str) -> TracerProvider:

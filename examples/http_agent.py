@@ -15,13 +15,11 @@ import tempfile
 from pathlib import Path
 
 import anyio
-from _setup import SPANS_FILE_ENV, setup_tracing
+from _setup import SPANS_FILE_ENV, print_trace, setup_tracing
 from mcp import ClientSession
 from opentelemetry import trace
 
 import mcp_tracing
-from mcp_tracing.testing import read_spans
-from mcp_tracing.view import render_tree
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,9 +53,7 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=20)
         provider.force_flush()
-        spans = [s for s in read_spans(spans_file) if s.trace_id == trace_id]
-        print(f"trace {trace_id}: {len(spans)} spans from {len({s.pid for s in spans})} processes")
-        print(render_tree(spans))
+        print_trace(spans_file, trace_id)
     return 0
 
 

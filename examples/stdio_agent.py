@@ -14,13 +14,11 @@ import tempfile
 from pathlib import Path
 
 import anyio
-from _setup import SPANS_FILE_ENV, setup_tracing
+from _setup import SPANS_FILE_ENV, print_trace, setup_tracing
 from mcp import ClientSession, StdioServerParameters
 from opentelemetry import trace
 
 import mcp_tracing
-from mcp_tracing.testing import read_spans
-from mcp_tracing.view import render_tree
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,9 +62,7 @@ def main() -> int:
         provider = setup_tracing("agent")
         trace_id = anyio.run(run_agent, workdir)
         provider.force_flush()
-        spans = [s for s in read_spans(spans_file) if s.trace_id == trace_id]
-        print(f"trace {trace_id}: {len(spans)} spans from {len({s.pid for s in spans})} processes")
-        print(render_tree(spans))
+        print_trace(spans_file, trace_id)
     return 0
 
 

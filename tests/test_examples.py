@@ -30,15 +30,19 @@ agent.session [N ms] (agent)
             └── fs.read [N ms] (files-server)"""
 
 
-def test_stdio_agent_prints_one_trace_across_two_processes() -> None:
+def run_example(script: str, spans: int) -> list[str]:
+    """Runs an example agent; checks its header line; returns its tree with durations and sizes as N."""
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "stdio_agent.py")], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(EXAMPLES / script)], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
     header, _, tree = done.stdout.partition("\n")
-    assert re.fullmatch(r"trace [0-9a-f]{32}: 19 spans from 2 processes", header), header
-    normalised = re.sub(r"\d+ ms", "N ms", re.sub(r"result_size: \d+", "result_size: N", tree)).rstrip("\n")
-    lines = normalised.splitlines()
+    assert re.fullmatch(rf"trace [0-9a-f]{{32}}: {spans} spans from 2 processes", header), header
+    return re.sub(r"\d+ ms", "N ms", re.sub(r"result_size: \d+", "result_size: N", tree)).rstrip("\n").splitlines()
+
+
+def test_stdio_agent_prints_one_trace_across_two_processes() -> None:
+    lines = run_example("stdio_agent.py", 19)
     # The server's session span starts when the child is ready, a moment the agent does not order:
     # it is a child of agent.session with nothing under it, since every message carried _meta.
     assert lines.count("├── mcp.server.session [N ms] (files-server)") == 1
@@ -69,14 +73,7 @@ agent.session [N ms] (agent)
 
 
 def test_http_agent_prints_one_trace_with_the_servers_http_and_mcp_spans() -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "http_agent.py")], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    header, _, tree = done.stdout.partition("\n")
-    assert re.fullmatch(r"trace [0-9a-f]{32}: 21 spans from 2 processes", header), header
-    normalised = re.sub(r"\d+ ms", "N ms", re.sub(r"result_size: \d+", "result_size: N", tree)).rstrip("\n")
-    lines = normalised.splitlines()
+    lines = run_example("http_agent.py", 21)
     # The standalone GET stream and the DELETE carry the session's context: children of agent.session, at
     # moments the SDK chooses. The last line drawn closes the tree, whichever it is.
     session_lines = [line for line in lines if line[4:].startswith(("GET /mcp", "DELETE /mcp"))]

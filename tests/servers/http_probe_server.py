@@ -25,8 +25,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 import uvicorn
+from _probe_tools import add_probe_tools
 from _setup import setup_tracing
-from opentelemetry import baggage, trace
 
 import mcp_tracing
 
@@ -46,24 +46,10 @@ except ImportError:  # mcp 1.x
     server = FastMCP("http-probe", stateless_http=stateless, json_response=json_response)
     make_app = server.streamable_http_app
 
-provider = setup_tracing("http-probe")
-tracer = trace.get_tracer("tests.http_probe")
+setup_tracing("http-probe")
 
 
-@server.tool()
-def work(n: int) -> str:
-    with tracer.start_as_current_span("probe.work", attributes={"n": n}):
-        return f"done {n}"
-
-
-@server.tool()
-def context_report() -> dict[str, object]:
-    ctx = trace.get_current_span().get_span_context()
-    return {
-        "trace_id": format(ctx.trace_id, "032x"),
-        "span_id": format(ctx.span_id, "016x"),
-        "baggage": {k: str(v) for k, v in baggage.get_all().items()},
-    }
+add_probe_tools(server)
 
 
 RECORDED = ("traceparent", "tracestate", "baggage", "mcp-session-id")

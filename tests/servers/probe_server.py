@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
+from _probe_tools import add_probe_tools
 from _setup import setup_tracing
-from opentelemetry import baggage, trace
 
 import mcp_tracing
 
@@ -24,19 +24,12 @@ except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP as McpServer  # type: ignore[no-redef]
 
 provider = setup_tracing("probe-server")
-tracer = trace.get_tracer("tests.probe")
 server = McpServer("probe")
 if os.environ.get("PROBE_TRACED", "1") == "1":
     mcp_tracing.instrument_server(server)
 
+add_probe_tools(server)
 REPORTED_PREFIXES = ("OTEL_", "MCP_TRACING_", "TRACE", "BAGGAGE", "CALLER_")
-
-
-@server.tool()
-def work(n: int) -> str:
-    """Opens a span of its own, so tests can see the tool's work nest under the server span."""
-    with tracer.start_as_current_span("probe.work", attributes={"n": n}):
-        return f"done {n}"
 
 
 @server.tool()
@@ -55,17 +48,6 @@ def env_report() -> dict[str, object]:
         "service_name": provider.resource.attributes.get("service.name"),
         "python": sys.executable,
         "mcp_version": importlib.metadata.version("mcp"),
-    }
-
-
-@server.tool()
-def context_report() -> dict[str, object]:
-    """The span and baggage current inside the tool."""
-    ctx = trace.get_current_span().get_span_context()
-    return {
-        "trace_id": format(ctx.trace_id, "032x"),
-        "span_id": format(ctx.span_id, "016x"),
-        "baggage": {k: str(v) for k, v in baggage.get_all().items()},
     }
 
 
