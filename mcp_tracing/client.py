@@ -34,6 +34,7 @@ from . import _attributes as attr
 from . import _spans
 from ._transport import TransportInfo
 from ._version import __version__
+from .agent import claim_tool_span
 from .propagation import inject_meta
 
 __all__ = ["trace_session"]
@@ -87,13 +88,18 @@ class ClientTracer:
     def _span(self, method: str, params: Mapping[str, Any] | None) -> Generator[Span | None, None, None]:
         try:
             self._ask_peer()
-            span = self.tracer.start_span(
-                _spans.span_name(method, params),
-                kind=SpanKind.CLIENT,
-                attributes=self._attributes(method, params),
-            )
+            claimed = claim_tool_span(method, params)
+            if claimed is not None:  # an agent.tool_call span stands for this call: enrich it, do not nest
+                claimed.set_attributes(self._attributes(method, params))
+                span, token, owned = claimed, None, False
+            else:
+                span = self.tracer.start_span(
+                    _spans.span_name(method, params),
+                    kind=SpanKind.CLIENT,
+                    attributes=self._attributes(method, params),
+                )
+                token, owned = otel_context.attach(trace.set_span_in_context(span)), True
             _spans.record_arguments(span, method, params)
-            token = otel_context.attach(trace.set_span_in_context(span))
             active = ACTIVE_CLIENT_SPAN.set(span)
         except Exception:
             _logger.exception("mcp_tracing could not start a client span; sending untraced")
@@ -103,8 +109,9 @@ class ClientTracer:
             yield span
         finally:
             ACTIVE_CLIENT_SPAN.reset(active)
-            otel_context.detach(token)
-            span.end()
+            if owned:
+                otel_context.detach(token)  # type: ignore[arg-type]
+                span.end()
 
     def _attributes(self, method: str, params: Mapping[str, Any] | None) -> dict[str, AttributeValue]:
         info = self.transport

@@ -1,0 +1,268 @@
+"""The lesson's agent span taxonomy, as context managers usable with ``with`` and ``async with``.
+
+    from mcp_tracing import agent
+
+    async with agent.session(user_id="u1", agent_type="support", request_id="req-42"):
+        async with agent.turn(1, state_at_start="PLANNING"):
+            with agent.model_call("gpt-x") as call:
+                reply = ...
+                call.set_attribute(agent.TOKENS_IN, 1200)
+            async with agent.tool_call("read_file", server_name="filesystem"):
+                await session.call_tool("read_file", {...})   # enriches this span: no second CLIENT span
+
+Span names are the lesson's (``agent.session``, ``agent.turn``, ``model.call``, ``tool.call``,
+``state.checkpoint``, ``validator.run``, ``human.approval``); attributes use the OpenTelemetry semantic
+convention keys where one exists (``gen_ai.*``, ``user.id``) and ``mcp_tracing.*`` otherwise. README.md
+has the table. Extra keyword arguments become attributes as given (e.g. ``request_id="req-42"``).
+
+A ``tool_call`` span that wraps exactly one MCP ``tools/call`` of a traced session *is* that call's
+client span: the client instrumentation adds the MCP attributes to it and sends its context in
+``_meta``, instead of nesting a second span (the OpenTelemetry MCP conventions recommend this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from . import _attributes as attr
+from . import _spans
+from ._version import __version__
+
+__all__ = [
+    "AGENT_TYPE",
+    "BYTES_WRITTEN",
+    "ISSUES_COUNT",
+    "MODEL_NAME",
+    "PASSED",
+    "REQUEST_SOURCE",
+    "STATE_AT_START",
+    "STORE_TYPE",
+    "TEMPERATURE",
+    "TOKENS_IN",
+    "TOKENS_OUT",
+    "TOTAL_COST_ESTIMATE",
+    "TURN_NUMBER",
+    "USED_TOOLS",
+    "USER_ID",
+    "VALIDATOR_NAME",
+    "AgentSpan",
+    "approval",
+    "checkpoint",
+    "model_call",
+    "session",
+    "tool_call",
+    "turn",
+    "validator",
+]
+
+USER_ID: Final = "user.id"
+AGENT_TYPE: Final = "gen_ai.agent.name"
+REQUEST_SOURCE: Final = "mcp_tracing.session.request_source"
+TOTAL_COST_ESTIMATE: Final = "mcp_tracing.session.total_cost_estimate"
+TURN_NUMBER: Final = "mcp_tracing.turn.number"
+STATE_AT_START: Final = "mcp_tracing.turn.state_at_start"
+MODEL_NAME: Final = "gen_ai.request.model"
+TOKENS_IN: Final = "gen_ai.usage.input_tokens"
+TOKENS_OUT: Final = "gen_ai.usage.output_tokens"
+TEMPERATURE: Final = "gen_ai.request.temperature"
+USED_TOOLS: Final = "mcp_tracing.model.used_tools"
+BYTES_WRITTEN: Final = "mcp_tracing.checkpoint.bytes_written"
+STORE_TYPE: Final = "mcp_tracing.checkpoint.store_type"
+VALIDATOR_NAME: Final = "mcp_tracing.validator.name"
+PASSED: Final = "mcp_tracing.validator.passed"
+ISSUES_COUNT: Final = "mcp_tracing.validator.issues_count"
+
+
+@dataclass
+class PendingToolCall:
+    """A ``tool.call`` span waiting for the one MCP ``tools/call`` it may stand for."""
+
+    span: Span
+    tool_name: str
+    claimed: bool = False
+
+
+PENDING_TOOL_CALL: ContextVar[PendingToolCall | None] = ContextVar("mcp_tracing_pending_tool_call", default=None)
+
+
+def claim_tool_span(method: str, params: Mapping[str, Any] | None) -> Span | None:
+    """The ``tool.call`` span a ``tools/call`` should enrich instead of opening its own, if any.
+
+    Only the first ``tools/call`` of the same tool, sent while that span is current, claims it.
+    """
+    pending = PENDING_TOOL_CALL.get()
+    if (
+        pending is None
+        or pending.claimed
+        or method != attr.TOOLS_CALL
+        or _spans.target_of(method, params) != pending.tool_name
+        or trace.get_current_span() is not pending.span
+    ):
+        return None
+    pending.claimed = True
+    return pending.span
+
+
+class AgentSpan:
+    """One span of the taxonomy: a context manager for ``with`` and ``async with``, yielding the span."""
+
+    def __init__(
+        self,
+        name: str,
+        attributes: Mapping[str, AttributeValue | None],
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        tool_name: str | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self._name = name
+        self._attributes = {k: v for k, v in attributes.items() if v is not None}
+        self._kind = kind
+        self._tool_name = tool_name
+        self._provider = tracer_provider
+        self._span: Span | None = None
+        self._token: object = None
+        self._pending: Token[PendingToolCall | None] | None = None
+
+    def __enter__(self) -> Span:
+        tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, self._provider)
+        span = tracer.start_span(self._name, kind=self._kind, attributes=self._attributes)
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        if self._tool_name is not None:
+            self._pending = PENDING_TOOL_CALL.set(PendingToolCall(span, self._tool_name))
+        return span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        span = self._span
+        assert span is not None, "exit without enter"
+        if self._pending is not None:
+            PENDING_TOOL_CALL.reset(self._pending)
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        if exc is not None and span.is_recording():
+            _spans.record_exception(span, "", exc)
+        span.end()
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def session(
+    *,
+    user_id: str | None = None,
+    agent_type: str | None = None,
+    request_source: str | None = None,
+    total_cost_estimate: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+    **attributes: AttributeValue,
+) -> AgentSpan:
+    """``agent.session``: the root span of one user request."""
+    return AgentSpan(
+        "agent.session",
+        {
+            USER_ID: user_id,
+            AGENT_TYPE: agent_type,
+            REQUEST_SOURCE: request_source,
+            TOTAL_COST_ESTIMATE: total_cost_estimate,
+            **attributes,
+        },
+        tracer_provider=tracer_provider,
+    )
+
+
+def turn(
+    turn_number: int | None = None,
+    *,
+    state_at_start: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    **attributes: AttributeValue,
+) -> AgentSpan:
+    """``agent.turn``: one iteration of the orchestration loop."""
+    return AgentSpan(
+        "agent.turn",
+        {TURN_NUMBER: turn_number, STATE_AT_START: state_at_start, **attributes},
+        tracer_provider=tracer_provider,
+    )
+
+
+def model_call(
+    model_name: str,
+    *,
+    temperature: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+    **attributes: AttributeValue,
+) -> AgentSpan:
+    """``model.call``: one LLM request. Record ``TOKENS_IN``/``TOKENS_OUT``/``USED_TOOLS`` on the span."""
+    return AgentSpan(
+        "model.call",
+        {MODEL_NAME: model_name, TEMPERATURE: temperature, attr.GEN_AI_OPERATION_NAME: "chat", **attributes},
+        kind=SpanKind.CLIENT,
+        tracer_provider=tracer_provider,
+    )
+
+
+def tool_call(
+    tool_name: str,
+    *,
+    server_name: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    **attributes: AttributeValue,
+) -> AgentSpan:
+    """``tool.call``: one tool invocation. Around one MCP ``tools/call`` it becomes that call's span."""
+    return AgentSpan(
+        "tool.call",
+        {
+            attr.GEN_AI_TOOL_NAME: tool_name,
+            attr.GEN_AI_OPERATION_NAME: attr.OPERATION_EXECUTE_TOOL,
+            attr.SERVER_NAME: server_name,
+            **attributes,
+        },
+        tool_name=tool_name,
+        tracer_provider=tracer_provider,
+    )
+
+
+def checkpoint(
+    store_type: str,
+    *,
+    bytes_written: int | None = None,
+    tracer_provider: TracerProvider | None = None,
+    **attributes: AttributeValue,
+) -> AgentSpan:
+    """``state.checkpoint``: one persistence write."""
+    return AgentSpan(
+        "state.checkpoint",
+        {STORE_TYPE: store_type, BYTES_WRITTEN: bytes_written, **attributes},
+        tracer_provider=tracer_provider,
+    )
+
+
+def validator(
+    validator_name: str,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    **attributes: AttributeValue,
+) -> AgentSpan:
+    """``validator.run``: one validation pass. Record ``PASSED`` and ``ISSUES_COUNT`` on the span."""
+    return AgentSpan("validator.run", {VALIDATOR_NAME: validator_name, **attributes}, tracer_provider=tracer_provider)
+
+
+def approval(*, tracer_provider: TracerProvider | None = None, **attributes: AttributeValue) -> AgentSpan:
+    """``human.approval``: waiting for a person to approve."""
+    return AgentSpan("human.approval", dict(attributes), tracer_provider=tracer_provider)

@@ -1,0 +1,122 @@
+"""The lesson's taxonomy helpers, and a tool.call span standing for the one MCP call it wraps."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from test_inprocess import connected, make_server
+
+import mcp_tracing
+from mcp_tracing import _attributes as attr
+from mcp_tracing import agent
+
+pytestmark = pytest.mark.anyio
+
+
+def by_name(exporter: InMemorySpanExporter) -> dict[str, list[ReadableSpan]]:
+    out: dict[str, list[ReadableSpan]] = {}
+    for span in exporter.get_finished_spans():
+        out.setdefault(span.name, []).append(span)
+    return out
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent else None
+
+
+async def test_the_taxonomy_nests_with_the_lessons_names_and_attribute_keys(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = capture
+    p = {"tracer_provider": provider}
+    async with agent.session(user_id="u1", agent_type="support", request_source="chat", request_id="r-1", **p) as s:
+        s.set_attribute(agent.TOTAL_COST_ESTIMATE, 1.5)
+        with agent.turn(1, state_at_start="PLANNING", **p):
+            with agent.model_call("gpt-x", temperature=0.2, **p) as call:
+                call.set_attributes({agent.TOKENS_IN: 1200, agent.TOKENS_OUT: 80, agent.USED_TOOLS: True})
+            async with agent.checkpoint("sqlite", bytes_written=512, **p):
+                pass
+            with agent.validator("schema", **p) as check:
+                check.set_attributes({agent.PASSED: False, agent.ISSUES_COUNT: 2})
+            with agent.approval(approver="ops", **p):
+                pass
+    spans = by_name(exporter)
+    (session,) = spans["agent.session"]
+    (turn,) = spans["agent.turn"]
+    assert dict(session.attributes or {}) == {
+        "user.id": "u1",
+        "gen_ai.agent.name": "support",
+        "mcp_tracing.session.request_source": "chat",
+        "request_id": "r-1",
+        "mcp_tracing.session.total_cost_estimate": 1.5,
+    }
+    assert dict(turn.attributes or {}) == {"mcp_tracing.turn.number": 1, "mcp_tracing.turn.state_at_start": "PLANNING"}
+    (model,) = spans["model.call"]
+    assert model.kind is SpanKind.CLIENT
+    assert dict(model.attributes or {}) == {
+        "gen_ai.request.model": "gpt-x",
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.operation.name": "chat",
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 80,
+        "mcp_tracing.model.used_tools": True,
+    }
+    assert dict(spans["state.checkpoint"][0].attributes or {}) == {
+        "mcp_tracing.checkpoint.store_type": "sqlite",
+        "mcp_tracing.checkpoint.bytes_written": 512,
+    }
+    assert dict(spans["validator.run"][0].attributes or {}) == {
+        "mcp_tracing.validator.name": "schema",
+        "mcp_tracing.validator.passed": False,
+        "mcp_tracing.validator.issues_count": 2,
+    }
+    assert parent_of(turn) == session.context.span_id
+    for name in ("model.call", "state.checkpoint", "validator.run", "human.approval"):
+        assert parent_of(spans[name][0]) == turn.context.span_id, name
+
+
+def test_an_exception_marks_the_span_and_propagates_unchanged(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = capture
+    error = KeyError("secret-value")
+    with pytest.raises(KeyError) as raised, agent.turn(2, tracer_provider=provider):
+        raise error
+    assert raised.value is error
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert (span.attributes or {})[attr.ERROR_TYPE] == "KeyError"
+    assert "secret-value" not in span.to_json()
+
+
+async def test_a_tool_call_span_around_one_mcp_call_is_that_calls_client_span(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = capture
+    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
+    async with connected(server) as session:
+        mcp_tracing.trace_session(session, tracer_provider=provider)
+        await session.initialize()
+        async with agent.tool_call("echo", server_name="inproc", tracer_provider=provider):
+            await session.call_tool("echo", {"text": "a"})
+        async with agent.tool_call("echo", tracer_provider=provider):  # two calls: only the first merges
+            await session.call_tool("echo", {"text": "b"})
+            await session.call_tool("echo", {"text": "c"})
+        async with agent.tool_call("other", tracer_provider=provider):  # another tool: never merges
+            await session.call_tool("echo", {"text": "d"})
+    spans = by_name(exporter)
+    tool_spans = sorted(spans["tool.call"], key=lambda s: s.start_time or 0)
+    servers = {parent_of(s): s for s in spans["tools/call echo"] if s.kind is SpanKind.SERVER}
+    clients = [s for s in spans["tools/call echo"] if s.kind is SpanKind.CLIENT]
+    first, second, third = tool_spans
+    assert first.kind is SpanKind.INTERNAL
+    assert (first.attributes or {})[attr.MCP_METHOD_NAME] == "tools/call"
+    assert (first.attributes or {})[attr.JSONRPC_REQUEST_ID]
+    assert (first.attributes or {})[attr.TOOL_STATUS] == "ok"
+    assert first.context.span_id in servers and second.context.span_id in servers
+    # The second helper's second call, and the call under "other", got CLIENT spans of their own.
+    assert sorted(parent_of(c) for c in clients) == sorted([second.context.span_id, third.context.span_id])
+    assert all(c.context.span_id in servers for c in clients)
+    assert attr.MCP_METHOD_NAME not in (third.attributes or {})
