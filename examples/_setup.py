@@ -14,6 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+import mcp_tracing
 from mcp_tracing.testing import JsonLinesSpanExporter, read_spans
 from mcp_tracing.view import render_tree
 
@@ -27,8 +28,11 @@ def print_trace(spans_file: Path, trace_id: str) -> None:
     print(render_tree(spans))
 
 
-def setup_tracing(default_service_name: str) -> TracerProvider:
-    """Installs a global TracerProvider exporting to ``$MCP_TRACING_EXAMPLE_SPANS`` (if set)."""
+def setup_tracing(default_service_name: str) -> trace.TracerProvider:
+    """Installs the global TracerProvider: ``mcp_tracing.configure()`` (local store, or OTLP when configured),
+    or, when ``$MCP_TRACING_EXAMPLE_SPANS`` names a file (the tests), a JSON-lines exporter to that file."""
+    if os.environ.get(SPANS_FILE_ENV) is None:
+        return mcp_tracing.configure(default_service_name)
     # OTEL_SERVICE_NAME, when the spawner set it for this process, wins over the default.
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": default_service_name}
     provider = TracerProvider(resource=Resource.create(attributes))

@@ -11,6 +11,7 @@ message a SERVER span under the client's span (from ``_meta``), linked to that H
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sqlite3
@@ -29,6 +30,7 @@ STATELESS = "--stateless" in sys.argv
 JSON_RESPONSE = "--json" in sys.argv
 
 setup_tracing("sql-server")
+logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every session at INFO
 tracer = trace.get_tracer("examples.sql")
 
 try:

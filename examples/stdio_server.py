@@ -8,6 +8,7 @@ Run by ``stdio_agent.py``; by hand: ``python examples/stdio_server.py`` (speaks 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP as McpServer  # type: ignore[no-redef]
 
 setup_tracing("files-server")
+logging.getLogger("mcp").setLevel(logging.WARNING)  # mcp 1.x logs every request at INFO
 ROOT = Path(os.environ.get("FILES_ROOT", ".")).resolve()
 tracer = trace.get_tracer("examples.files")
 

@@ -20,8 +20,10 @@ Usage::
 
 from __future__ import annotations
 
+from . import agent
 from ._version import __version__
 from .client import trace_session
+from .config import configure
 from .http import TraceContextMiddleware, instrument_http_client, streamable_http_client
 from .server import TracingServerMiddleware, instrument_server
 from .stdio import stdio_client
@@ -30,6 +32,8 @@ __all__ = [
     "TraceContextMiddleware",
     "TracingServerMiddleware",
     "__version__",
+    "agent",
+    "configure",
     "instrument_http_client",
     "instrument_server",
     "stdio_client",

@@ -10,11 +10,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from . import _attributes as attr
-from .testing import SpanRecord
+from ._records import SpanRecord
 
 __all__ = ["KEY_ATTRIBUTES", "render_tree"]
 
 KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("gen_ai.request.model", "model"),
+    ("gen_ai.usage.input_tokens", "tokens_in"),
+    ("gen_ai.usage.output_tokens", "tokens_out"),
+    (attr.GEN_AI_TOOL_NAME, "tool"),
     (attr.SERVER_NAME, "server"),
     (attr.TOOL_STATUS, "status"),
     (attr.TOOL_RESULT_SIZE, "result_size"),

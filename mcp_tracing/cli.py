@@ -1,0 +1,145 @@
+"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``.
+
+    mcp-tracing demo                          # run the scripted agent, print its trace
+    mcp-tracing traces --errors --since 1h    # recent traces, filtered
+    mcp-tracing traces --where total_cost_estimate>1 --where request_id=abc
+    mcp-tracing show 4bf92f35                 # one trace as a tree (a unique id prefix is enough)
+
+``--json`` prints data instead of text. Errors are one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
+from .view import render_tree
+
+__all__ = ["main"]
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _where(text: str) -> Where:
+    try:
+        return Where.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcp-tracing", description="Traces of MCP agents, from the local store.")
+    parser.add_argument("--store", help=f"the store file (default: ${STORE_ENV}, or traces.db in the user data dir)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run a scripted agent over two real MCP servers and show its trace")
+    demo.add_argument("--json", action="store_true", help="print the spans as JSON")
+
+    traces = commands.add_parser("traces", help="list recent traces")
+    traces.add_argument("--errors", action="store_true", help="only traces with an error span")
+    traces.add_argument("--slower-than", type=_duration, metavar="DURATION", help="e.g. 500ms, 2s")
+    traces.add_argument("--since", type=_duration, metavar="DURATION", help="started within, e.g. 1h, 7d")
+    traces.add_argument(
+        "--where", type=_where, action="append", default=[], metavar="KEY<op>VALUE", help="span attribute filter"
+    )
+    traces.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    traces.add_argument("--json", action="store_true", help="print JSON")
+
+    show = commands.add_parser("show", help="draw one trace as a tree")
+    show.add_argument("trace_id", help="a trace id, or a unique prefix of one")
+    show.add_argument("--json", action="store_true", help="print the spans as JSON")
+    return parser
+
+
+def _print_traces(rows: Sequence[TraceSummary], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        return
+    header = f"{'TRACE':32}  {'ROOT':24}  {'SERVICES':32}  {'START':19}  {'DURATION':>10}  {'SPANS':>5}  ERRORS"
+    print(header)
+    for row in rows:
+        start = datetime.fromtimestamp(row.start_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+        services = ",".join(row.services)
+        print(
+            f"{row.trace_id:32}  {row.root[:24]:24}  {services[:32]:32}  {start:19}  "
+            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors}"
+        )
+
+
+def _show(store: TraceStore, trace_id: str, as_json: bool) -> None:
+    spans = store.spans(trace_id)
+    if as_json:
+        print(json.dumps([span.__dict__ for span in spans], indent=2, default=str))
+        return
+    processes = len({(s.service, s.pid) for s in spans})
+    print(f"trace {trace_id}: {len(spans)} spans from {processes} processes")
+    print(render_tree(spans))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (0 ok, 1 error, 2 bad usage)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.store:
+            os.environ["MCP_TRACING_STORE"] = args.store  # the demo's spawned servers write there too
+        if args.command == "demo":
+            return _demo(args.json)
+        store = TraceStore()
+        try:
+            if args.command == "traces":
+                if store.is_empty():
+                    raise StoreError(f"the store at {store.path} holds no traces yet")
+                rows = store.traces(
+                    since_s=args.since,
+                    errors_only=args.errors,
+                    slower_than_s=args.slower_than,
+                    where=args.where,
+                    limit=args.limit,
+                )
+                _print_traces(rows, args.json)
+            else:
+                _show(store, store.resolve(args.trace_id), args.json)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"mcp-tracing: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(as_json: bool) -> int:
+    from .config import configure, uses_otlp
+    from .demo import run_demo
+
+    configure("demo-agent")
+    trace_id = run_demo()
+    if uses_otlp():
+        print(f"trace {trace_id}: exported over OTLP ({os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT', '')})")
+        return 0
+    store = TraceStore()
+    try:
+        _show(store, trace_id, as_json)
+    finally:
+        store.close()
+    return 0
+
+
+def console() -> Any:  # pragma: no cover - the console-script shim
+    raise SystemExit(main())
