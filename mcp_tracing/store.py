@@ -198,13 +198,19 @@ class SqliteSpanExporter(SpanExporter):
             cutoff = time.time_ns() - int(self._max_age_s * 1e9)
             _retry(lambda: connection.execute("DELETE FROM spans WHERE start_ns < ?", (cutoff,)))
             (count,) = connection.execute("SELECT count(*) FROM spans").fetchone()
-            if count > self._max_spans:
-                _retry(
-                    lambda: connection.execute(
-                        "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans ORDER BY start_ns LIMIT ?)",
-                        (count - self._max_spans,),
-                    )
-                )
+            excess = count - self._max_spans
+            if excess <= 0:
+                return
+            # Whole traces go, oldest first: a trace with half its spans would draw as broken propagation.
+            doomed: list[str] = []
+            for trace_id, spans in connection.execute(
+                "SELECT trace_id, count(*) FROM spans GROUP BY trace_id ORDER BY min(start_ns)"
+            ):
+                if excess <= 0:
+                    break
+                doomed.append(trace_id)
+                excess -= spans
+            _retry(lambda: connection.executemany("DELETE FROM spans WHERE trace_id = ?", [(t,) for t in doomed]))
         except sqlite3.Error:
             _logger.warning("mcp_tracing could not apply retention to %s", self.path, exc_info=True)
 
