@@ -143,3 +143,7 @@ def _demo(as_json: bool) -> int:
 
 def console() -> Any:  # pragma: no cover - the console-script shim
     raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console()

@@ -1,0 +1,182 @@
+"""configure(), the demo end to end into the local store, and the same demo exported over OTLP/HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from mcp_tracing.store import TraceStore
+
+CONFIGURE_TWICE = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+import mcp_tracing
+if sys.argv[1] == "existing":
+    mine = TracerProvider()
+    trace.set_tracer_provider(mine)
+    assert mcp_tracing.configure("x") is mine
+first = mcp_tracing.configure("svc")
+assert mcp_tracing.configure("other") is first is trace.get_tracer_provider()
+with trace.get_tracer("t").start_as_current_span("configured.span"):
+    pass
+print(first.resource.attributes["service.name"])
+"""
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_"))}
+    return {**env, **extra}
+
+
+@pytest.mark.parametrize("case", ["fresh", "existing"])
+def test_configure_is_idempotent_and_respects_an_installed_provider(tmp_path: Path, case: str) -> None:
+    store = tmp_path / "traces.db"
+    done = subprocess.run(
+        [sys.executable, "-c", CONFIGURE_TWICE, case],
+        env=clean_env(MCP_TRACING_STORE=str(store)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    if case == "fresh":  # the span reached the store, flushed at exit, under the configured name
+        assert done.stdout.strip() == "svc"
+        reader = TraceStore(store)
+        (summary,) = reader.traces()
+        assert (summary.root, summary.services) == ("configured.span", ("svc",))
+    else:  # the application's own provider (no exporter) was kept: nothing was written
+        assert done.stdout.strip() != "svc" and not store.exists()
+
+
+def test_otel_service_name_wins(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CONFIGURE_TWICE, "fresh"],
+        env=clean_env(MCP_TRACING_STORE=str(tmp_path / "t.db"), OTEL_SERVICE_NAME="from-env"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip() == "from-env", done.stderr
+
+
+def assert_lesson_shape(spans: list[dict[str, Any]]) -> None:
+    """agent.session -> agent.turn -> tool.call -> server spans of two other processes, in one trace."""
+    by_id = {s["span_id"]: s for s in spans}
+    assert len({s["trace_id"] for s in spans}) == 1
+
+    def ancestors(span: dict[str, Any]) -> list[str]:
+        names = []
+        while span.get("parent_id") in by_id:
+            span = by_id[span["parent_id"]]
+            names.append(span["name"])
+        return names
+
+    server_spans = [s for s in spans if s["name"].startswith("tools/call") and s["service"] != "demo-agent"]
+    assert {s["service"] for s in server_spans} == {"files-server", "sql-server"}
+    for span in server_spans:
+        assert ancestors(span)[:3] == ["tool.call", "agent.turn", "agent.session"], span
+    names = {s["name"] for s in spans}
+    assert {"model.call", "state.checkpoint", "validator.run", "fs.read", "db.query", "POST /mcp"} <= names
+
+
+def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "demo.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_tracing.cli", "--store", str(store), "demo"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[0]
+    assert header.endswith("spans from 3 processes"), header
+    assert done.stdout.splitlines()[1].startswith("agent.session [")
+    reader = TraceStore(store)
+    (summary,) = reader.traces()
+    assert summary.services == ("demo-agent", "files-server", "sql-server") and summary.errors == 0
+    assert_lesson_shape([s.__dict__ for s in reader.spans(summary.trace_id)])
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    spans: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        request = ExportTraceServiceRequest.FromString(body)
+        with self.lock:
+            for resource_spans in request.resource_spans:
+                attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        self.spans.append(
+                            {
+                                "path": self.path,
+                                "service": attrs.get("service.name"),
+                                "name": span.name,
+                                "trace_id": span.trace_id.hex(),
+                                "span_id": span.span_id.hex(),
+                                "parent_id": span.parent_span_id.hex() or None,
+                            }
+                        )
+        payload = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    _Receiver.spans = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", _Receiver.spans
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_with_an_otlp_endpoint_every_process_exports_there(
+    tmp_path: Path, otlp_receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """OTEL_EXPORTER_OTLP_ENDPOINT set: the agent and both servers export OTLP/HTTP protobuf, no store."""
+    endpoint, received = otlp_receiver
+    store = tmp_path / "unused.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_tracing.cli", "--store", str(store), "demo"],
+        env=clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exported over OTLP" in done.stdout
+    assert not store.exists()
+    assert {s["path"] for s in received} == {"/v1/traces"}
+    assert_lesson_shape(received)
