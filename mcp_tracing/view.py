@@ -27,7 +27,13 @@ KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 
 
 def _label(span: SpanRecord) -> str:
-    shown = [f"{label}: {span.attributes[key]}" for key, label in KEY_ATTRIBUTES if key in span.attributes]
+    shown = [
+        f"{label}: {span.attributes[key]}"
+        for key, label in KEY_ATTRIBUTES
+        # The tool's name is already in "tools/call <tool>" span names.
+        if key in span.attributes
+        and not (key == attr.GEN_AI_TOOL_NAME and span.name.endswith(f" {span.attributes[key]}"))
+    ]
     parts = [f"{span.name} [{span.duration_ms:.0f} ms]"]
     if shown:
         parts.append("{" + ", ".join(shown) + "}")
