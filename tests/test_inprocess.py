@@ -210,4 +210,18 @@ def test_public_api_is_exactly_all() -> None:
     assert mcp_tracing.__all__ == sorted(mcp_tracing.__all__)
 
 
-_SUBMODULES = {"client", "server", "stdio", "http", "propagation", "privacy", "testing", "view", "annotations"}
+_SUBMODULES = {
+    "client",
+    "server",
+    "stdio",
+    "http",
+    "propagation",
+    "privacy",
+    "testing",
+    "view",
+    "annotations",
+    "config",
+    "cli",
+    "store",
+    "demo",
+}
