@@ -2,11 +2,19 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -82,3 +90,60 @@ def other_python() -> str:
     if os.environ.get("CI"):
         pytest.fail("CI must set MCP_TRACING_OTHER_PYTHON to the other mcp major version's interpreter")
     pytest.skip("MCP_TRACING_OTHER_PYTHON is not set (scripts/test sets it)")
+
+
+class OtlpReceiver(BaseHTTPRequestHandler):
+    """An OTLP/HTTP traces endpoint that decodes what it gets; with ``forward_to``, also a recording proxy."""
+
+    spans: list[dict[str, Any]] = []
+    forward_to: str | None = None
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        request = ExportTraceServiceRequest.FromString(body)
+        if self.forward_to is not None:
+            forwarded = urllib.request.Request(
+                self.forward_to + self.path, data=body, headers={"Content-Type": "application/x-protobuf"}
+            )
+            with urllib.request.urlopen(forwarded, timeout=30) as response:
+                assert response.status == 200
+        with self.lock:
+            for resource_spans in request.resource_spans:
+                attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        self.spans.append(
+                            {
+                                "path": self.path,
+                                "service": attrs.get("service.name"),
+                                "name": span.name,
+                                "trace_id": span.trace_id.hex(),
+                                "span_id": span.span_id.hex(),
+                                "parent_id": span.parent_span_id.hex() or None,
+                            }
+                        )
+        payload = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    OtlpReceiver.spans = []
+    OtlpReceiver.forward_to = None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OtlpReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", OtlpReceiver.spans
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

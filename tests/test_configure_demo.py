@@ -5,17 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
 from mcp_tracing.store import TraceStore
 
@@ -112,53 +105,6 @@ def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Pat
     (summary,) = reader.traces()
     assert summary.services == ("demo-agent", "files-server", "sql-server") and summary.errors == 0
     assert_lesson_shape([s.__dict__ for s in reader.spans(summary.trace_id)])
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    spans: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportTraceServiceRequest.FromString(body)
-        with self.lock:
-            for resource_spans in request.resource_spans:
-                attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        self.spans.append(
-                            {
-                                "path": self.path,
-                                "service": attrs.get("service.name"),
-                                "name": span.name,
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent_id": span.parent_span_id.hex() or None,
-                            }
-                        )
-        payload = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    _Receiver.spans = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", _Receiver.spans
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_with_an_otlp_endpoint_every_process_exports_there(
