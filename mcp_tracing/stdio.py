@@ -164,8 +164,9 @@ def _install_sigterm_handler() -> None:
         return
     try:
         current = signal.getsignal(signal.SIGTERM)
-        # Only where SIGTERM would kill the process anyway: an application handler is left alone.
-        if current is not signal.SIG_DFL:
+        # An application that ignores SIGTERM keeps doing so; one with its own handler gets it called after
+        # ours (chained), and a default SIGTERM still kills the process, after the flush.
+        if current is signal.SIG_IGN or current is None:
             return
         _previous_sigterm = current
         signal.signal(signal.SIGTERM, _on_sigterm)
@@ -174,10 +175,15 @@ def _install_sigterm_handler() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # End and flush what is open, then die of SIGTERM as the untraced process would (same exit status).
+    # End and flush what is open, then do what SIGTERM did before: the previous handler, or dying of it
+    # (same exit status as untraced).
     with _lock:
         pending = list(_open_sessions)
     for span, provider in pending:
         end_session_span(span, provider)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    previous = _previous_sigterm
+    signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)

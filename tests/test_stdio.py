@@ -377,6 +377,14 @@ async def test_spans_are_flushed_when_the_server_gets_sigterm(spans_file: Path) 
     assert one(spans, "probe.work").parent_id == one(spans, "tools/call work", "SERVER").span_id
 
 
+async def test_an_applications_own_sigterm_handler_still_runs_after_the_flush(spans_file: Path) -> None:
+    env = {**os.environ, "PROBE_TRACED": "1", "PROBE_SIGTERM_EXIT": "7"}
+    returncode, replies = await raw_exchange(env, RAW_HANDSHAKE + [RAW_WORK], close_stdin=False)
+    assert returncode == 7 and all("result" in r for r in replies)
+    spans = read_spans(spans_file)
+    assert one(spans, "tools/call work", "SERVER").parent_id == one(spans, attr.SERVER_SESSION_SPAN).span_id
+
+
 async def test_client_and_server_on_different_mcp_major_versions_give_one_trace(
     capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
 ) -> None:

@@ -52,4 +52,8 @@ def env_report() -> dict[str, object]:
 
 
 if __name__ == "__main__":
+    if os.environ.get("PROBE_SIGTERM_EXIT"):  # an application with a SIGTERM handler of its own
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(int(os.environ["PROBE_SIGTERM_EXIT"])))
     server.run()
