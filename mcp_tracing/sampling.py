@@ -1,0 +1,242 @@
+"""Tail sampling in the process: keep every interesting trace, a share of the rest.
+
+    from mcp_tracing.sampling import TailSamplingProcessor
+
+    provider.add_span_processor(TailSamplingProcessor(OTLPSpanExporter()))   # the lesson's preset
+
+``TailSamplingProcessor`` buffers the finished spans of each trace until the trace's local root (the span
+of this process with no parent here) has ended, plus ``grace_s`` for children that end late, then decides:
+
+* keep if any span of the trace had status ERROR (``always keep errors``);
+* keep if the local root lasted at least ``slow_s``;
+* otherwise keep ``ratio`` of the traces, chosen from the trace id (the same traces in every process that
+  uses the same ratio, so the random share of a multi-process trace is never split).
+
+Kept spans go to the wrapped processor or exporter; children that end after the decision follow it for
+``remember_s``. Memory is bounded: at most ``max_spans`` buffered spans and ``max_traces`` open traces.
+When either is reached, the oldest open trace is decided at once on what is known so far (errors seen,
+else the ratio); a trace whose root never ends is decided ``max_age_s`` after its first span. The counts
+are in ``stats()``.
+
+Per process decisions can split a trace that spans processes: a server may keep its half (an error
+there) while the agent drops its half. For whole-trace decisions across processes and hosts, export
+everything to an OpenTelemetry Collector and tail-sample there by trace id (``deploy/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import StatusCode
+
+__all__ = ["LESSON_PRESET", "TailSamplingProcessor", "TailStats"]
+
+_logger = logging.getLogger(__name__)
+
+_TRACE_ID_LIMIT: Final = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class TailPreset:
+    """The decision rule: errors always, slow roots always, ``ratio`` of the rest."""
+
+    slow_s: float = 2.0
+    ratio: float = 0.05
+
+
+LESSON_PRESET: Final = TailPreset()
+"""The lesson's production policy: 100% of error traces, 100% of slow traces (root >= 2 s), 5% of the rest."""
+
+
+@dataclass
+class TailStats:
+    """What the sampler decided so far, and what it holds now."""
+
+    kept_traces: int = 0
+    dropped_traces: int = 0
+    kept_spans: int = 0
+    dropped_spans: int = 0
+    decided_early: int = 0
+    buffered_spans: int = 0
+    buffered_traces: int = 0
+
+
+@dataclass
+class _Trace:
+    first_seen: float
+    spans: list[ReadableSpan] = field(default_factory=lambda: [])
+    error: bool = False
+    root_duration_s: float = 0.0
+
+
+class TailSamplingProcessor(SpanProcessor):
+    """Buffers spans per trace and forwards the traces worth keeping (see the module docstring).
+
+    Args:
+        delegate: where kept spans go: a ``SpanProcessor``, or a ``SpanExporter`` (wrapped in a
+            ``BatchSpanProcessor``).
+        slow_s: a local root at least this long keeps its trace.
+        ratio: the share of other traces kept, from 0 to 1.
+        grace_s: how long after the local root ends late children are still awaited.
+        max_spans: the most spans buffered at once.
+        max_traces: the most traces buffered at once.
+        max_age_s: a trace is decided at the latest this long after its first span ended.
+        remember_s: how long a decision still applies to spans of that trace that end later.
+        clock: seconds, monotonic (tests pass their own).
+
+    Raises:
+        ValueError: a ratio outside [0, 1], or a non-positive limit.
+    """
+
+    def __init__(
+        self,
+        delegate: SpanProcessor | SpanExporter,
+        *,
+        slow_s: float = LESSON_PRESET.slow_s,
+        ratio: float = LESSON_PRESET.ratio,
+        grace_s: float = 2.0,
+        max_spans: int = 100_000,
+        max_traces: int = 10_000,
+        max_age_s: float = 300.0,
+        remember_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        background: bool = True,
+    ) -> None:
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"ratio must be within [0, 1]; got {ratio}")
+        if max_spans < 1 or max_traces < 1 or grace_s < 0 or max_age_s <= 0:
+            raise ValueError("max_spans and max_traces must be positive; grace_s >= 0; max_age_s > 0")
+        self._delegate = delegate if isinstance(delegate, SpanProcessor) else BatchSpanProcessor(delegate)
+        self._slow_s, self._grace_s, self._max_age_s, self._remember_s = slow_s, grace_s, max_age_s, remember_s
+        self._max_spans, self._max_traces = max_spans, max_traces
+        self._bound = round(ratio * _TRACE_ID_LIMIT)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._traces: OrderedDict[int, _Trace] = OrderedDict()  # in order of first span
+        self._ended: OrderedDict[int, float] = OrderedDict()  # traces whose local root ended, in that order
+        self._decided: OrderedDict[int, tuple[bool, float]] = OrderedDict()
+        self._stats = TailStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="mcp_tracing-tail-sampler", daemon=True)
+            self._thread.start()
+
+    # -- SpanProcessor -------------------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._delegate.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.get_span_context()
+        if ctx is None or not ctx.trace_flags.sampled:
+            return
+        forward: list[ReadableSpan] = []
+        with self._lock:
+            now = self._clock()
+            decided = self._decided.get(ctx.trace_id)
+            if decided is not None:  # a late child of a decided trace follows the decision
+                self._count(decided[0], 1)
+                if decided[0]:
+                    forward.append(span)
+            else:
+                entry = self._traces.get(ctx.trace_id)
+                if entry is None:
+                    entry = self._traces[ctx.trace_id] = _Trace(first_seen=now)
+                entry.spans.append(span)
+                self._stats.buffered_spans += 1
+                if span.status.status_code is StatusCode.ERROR:
+                    entry.error = True
+                if span.parent is None or span.parent.is_remote:
+                    entry.root_duration_s = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+                    self._ended[ctx.trace_id] = now
+                    self._ended.move_to_end(ctx.trace_id)
+                forward.extend(self._enforce_limits())
+            forward.extend(self._decide_due(now))
+        self._forward(forward)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.force_flush()
+        self._delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Decides every buffered trace now (as if its grace period were over) and flushes the delegate."""
+        with self._lock:
+            forward = [s for trace_id in list(self._traces) for s in self._decide(trace_id)]
+        self._forward(forward)
+        return self._delegate.force_flush(timeout_millis)
+
+    def stats(self) -> TailStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            self._stats.buffered_traces = len(self._traces)
+            return TailStats(**self._stats.__dict__)
+
+    # -- decisions -----------------------------------------------------------------------------------
+    def _keep(self, trace_id: int, entry: _Trace) -> bool:
+        if entry.error or entry.root_duration_s >= self._slow_s:
+            return True
+        return (trace_id & _TRACE_ID_LIMIT) < self._bound
+
+    def _decide(self, trace_id: int, *, early: bool = False) -> list[ReadableSpan]:
+        entry = self._traces.pop(trace_id)
+        self._ended.pop(trace_id, None)
+        keep = self._keep(trace_id, entry)
+        self._decided[trace_id] = (keep, self._clock())
+        while len(self._decided) > self._max_traces * 10:
+            self._decided.popitem(last=False)
+        self._stats.buffered_spans -= len(entry.spans)
+        self._stats.kept_traces += keep
+        self._stats.dropped_traces += not keep
+        self._stats.decided_early += early
+        self._count(keep, len(entry.spans))
+        return entry.spans if keep else []
+
+    def _count(self, keep: bool, spans: int) -> None:
+        if keep:
+            self._stats.kept_spans += spans
+        else:
+            self._stats.dropped_spans += spans
+
+    def _enforce_limits(self) -> list[ReadableSpan]:
+        # Full: the oldest open trace is decided now, on what is known of it (errors seen, else the ratio).
+        out: list[ReadableSpan] = []
+        while self._traces and (self._stats.buffered_spans > self._max_spans or len(self._traces) > self._max_traces):
+            out.extend(self._decide(next(iter(self._traces)), early=True))
+        return out
+
+    def _decide_due(self, now: float) -> list[ReadableSpan]:
+        # Both queues are in time order: stop at the first trace that is not due yet.
+        out: list[ReadableSpan] = []
+        while self._ended and now - next(iter(self._ended.values())) >= self._grace_s:
+            out.extend(self._decide(next(iter(self._ended))))
+        while self._traces and now - next(iter(self._traces.values())).first_seen >= self._max_age_s:
+            out.extend(self._decide(next(iter(self._traces))))
+        while self._decided and now - next(iter(self._decided.values()))[1] > self._remember_s:
+            self._decided.popitem(last=False)
+        return out
+
+    def _forward(self, spans: list[ReadableSpan]) -> None:
+        for span in spans:
+            try:
+                self._delegate.on_end(span)
+            except Exception:
+                _logger.exception("mcp_tracing tail sampler: the delegate failed on a span")
+
+    def _run(self) -> None:
+        interval = max(min(self._grace_s / 2, 1.0), 0.05)
+        while not self._stop.wait(interval):
+            with self._lock:
+                forward = self._decide_due(self._clock())
+            self._forward(forward)
