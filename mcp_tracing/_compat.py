@@ -231,7 +231,8 @@ def install_sdk_client_span_gate() -> None:
 
 @contextmanager
 def _gated_otel_span(name: str, **kwargs: Any) -> Generator[Span]:
-    ours = ACTIVE_CLIENT_SPAN.get()
+    active = ACTIVE_CLIENT_SPAN.get()
+    ours = active[0] if active is not None else None
     if ours is None or kwargs.get("kind") is not SpanKind.CLIENT or trace.get_current_span() is not ours:
         assert _original_otel_span is not None
         with _original_otel_span(name, **kwargs) as span:
@@ -239,7 +240,7 @@ def _gated_otel_span(name: str, **kwargs: Any) -> Generator[Span]:
         return
     attributes: Mapping[str, object] = kwargs.get("attributes") or {}
     request_id = attributes.get(attr.JSONRPC_REQUEST_ID)
-    if request_id is not None:
+    if request_id is not None and active is not None and active[1]:
         ours.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
     yield NonRecordingSpan(ours.get_span_context())
 

@@ -18,7 +18,7 @@ Usage::
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -36,6 +36,7 @@ from ._transport import TransportInfo
 from ._version import __version__
 from .agent import claim_tool_span
 from .propagation import inject_meta
+from .sampling import MethodFilter
 
 __all__ = ["trace_session"]
 
@@ -43,9 +44,10 @@ _logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
-ACTIVE_CLIENT_SPAN: ContextVar[Span | None] = ContextVar("mcp_tracing_active_client_span", default=None)
-"""The client span mcp_tracing opened for the message being sent in this context. On mcp 2.x the SDK's
-own ``MCP send`` span is replaced by this one (see ``_compat``)."""
+ACTIVE_CLIENT_SPAN: ContextVar[tuple[Span, bool] | None] = ContextVar("mcp_tracing_active_client_span", default=None)
+"""The span that stands for the message being sent in this context, and whether it is mcp_tracing's own
+(``False``: an excluded method, sent under the caller's span with no span of its own). On mcp 2.x the
+SDK's ``MCP send`` span is replaced by it (see ``_compat``)."""
 
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 """Where a 2026-07-28 ``server/discover`` result names the server (in its ``_meta``)."""
@@ -61,6 +63,7 @@ class ClientTracer:
     server_name: str | None = None
     transport: TransportInfo | None = None
     protocol_version: str | None = None
+    filter: MethodFilter = field(default_factory=MethodFilter)
     peer: Callable[[], tuple[object, object]] | None = None
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
     _explicit_server_name: bool = field(default=False, repr=False)
@@ -69,6 +72,12 @@ class ClientTracer:
         """Sends one request inside its CLIENT span; ``send`` gets the params with ``_meta`` injected."""
         if not is_instrumentation_enabled():
             return await send(params, None)
+        if not self.filter.traces(method):  # no span (not the SDK's either); the context still travels
+            active = ACTIVE_CLIENT_SPAN.set((trace.get_current_span(), False))
+            try:
+                return await send(self._inject(params), None)
+            finally:
+                ACTIVE_CLIENT_SPAN.reset(active)
         with self._span(method, params) as span:
             if span is None:
                 return await send(params, None)
@@ -100,7 +109,7 @@ class ClientTracer:
                 )
                 token, owned = otel_context.attach(trace.set_span_in_context(span)), True
             _spans.record_arguments(span, method, params)
-            active = ACTIVE_CLIENT_SPAN.set(span)
+            active = ACTIVE_CLIENT_SPAN.set((span, True))
         except Exception:
             _logger.exception("mcp_tracing could not start a client span; sending untraced")
             yield None
@@ -197,6 +206,8 @@ def trace_session(
     session: _T,
     *,
     server_name: str | None = None,
+    exclude_methods: Iterable[str] | None = None,
+    drop_list_calls: bool | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> _T:
     """Traces every request and notification a client session sends, and returns the same session.
@@ -210,6 +221,10 @@ def trace_session(
             after it is entered). Tracing the same object twice logs a warning and changes nothing.
         server_name: the ``mcp_tracing.server.name`` attribute; by default the ``serverInfo.name`` the
             server gives in its ``initialize`` result.
+        exclude_methods: methods (``fnmatch`` patterns) sent without a span of their own; by default
+            ``$MCP_TRACING_EXCLUDE_METHODS`` or ``sampling.HOUSEKEEPING`` (``ping``, ``notifications/initialized``,
+            ...). Their context still travels.
+        drop_list_calls: no spans for ``*/list`` calls either (default ``$MCP_TRACING_DROP_LIST_CALLS``).
         tracer_provider: where spans go; the global provider when omitted.
 
     Returns:
@@ -221,6 +236,11 @@ def trace_session(
     from . import _compat
 
     tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
-    client_tracer = ClientTracer(tracer, server_name=server_name, _explicit_server_name=server_name is not None)
+    client_tracer = ClientTracer(
+        tracer,
+        server_name=server_name,
+        filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
+        _explicit_server_name=server_name is not None,
+    )
     _compat.install_client(session, client_tracer)
     return session

@@ -26,11 +26,13 @@ everything to an OpenTelemetry Collector and tail-sample there by trace id (``de
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Final
 
 from opentelemetry.context import Context
@@ -38,11 +40,68 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import StatusCode
 
-__all__ = ["LESSON_PRESET", "TailSamplingProcessor", "TailStats"]
+__all__ = [
+    "DROP_LIST_CALLS_ENV",
+    "EXCLUDE_METHODS_ENV",
+    "HOUSEKEEPING",
+    "LESSON_PRESET",
+    "LIST_CALLS",
+    "MethodFilter",
+    "TailSamplingProcessor",
+    "TailStats",
+]
 
 _logger = logging.getLogger(__name__)
 
 _TRACE_ID_LIMIT: Final = (1 << 64) - 1
+
+HOUSEKEEPING: Final = ("ping", "notifications/initialized", "notifications/message", "notifications/*/list_changed")
+"""Methods with no span by default: keep-alives and housekeeping notifications (which still carry context)."""
+
+LIST_CALLS: Final = ("*/list",)
+"""``tools/list``, ``prompts/list``, ``resources/list``, ``resources/templates/list``, ``roots/list``."""
+
+EXCLUDE_METHODS_ENV: Final = "MCP_TRACING_EXCLUDE_METHODS"
+DROP_LIST_CALLS_ENV: Final = "MCP_TRACING_DROP_LIST_CALLS"
+
+
+@dataclass(frozen=True)
+class MethodFilter:
+    """Which MCP methods get spans. Patterns are ``fnmatch`` style (``notifications/*``), case-sensitive.
+
+    A message whose method is excluded gets no span, on either side; its trace context still travels
+    (the current context goes into its ``_meta`` and headers), so nothing after it loses its parent.
+    """
+
+    excluded: tuple[str, ...] = HOUSEKEEPING
+
+    def traces(self, method: str) -> bool:
+        """Whether ``method`` gets a span."""
+        return not any(fnmatchcase(method, pattern) for pattern in self.excluded)
+
+    @classmethod
+    def resolve(cls, exclude_methods: Iterable[str] | None = None, drop_list_calls: bool | None = None) -> MethodFilter:
+        """The filter from arguments, else the environment, else the default.
+
+        Args:
+            exclude_methods: patterns of methods with no span; replaces the default ``HOUSEKEEPING`` list
+                (pass ``()`` to trace every method). Default: ``$MCP_TRACING_EXCLUDE_METHODS`` (comma
+                separated) when set, else ``HOUSEKEEPING``.
+            drop_list_calls: also exclude ``LIST_CALLS``. Default: ``$MCP_TRACING_DROP_LIST_CALLS`` is
+                ``1``/``true``/``yes``.
+        """
+        if exclude_methods is None:
+            configured = os.environ.get(EXCLUDE_METHODS_ENV)
+            patterns = (
+                tuple(p.strip() for p in configured.split(",") if p.strip()) if configured is not None else HOUSEKEEPING
+            )
+        else:
+            if isinstance(exclude_methods, str):
+                raise TypeError("exclude_methods takes a list of patterns, not one string")
+            patterns = tuple(exclude_methods)
+        if drop_list_calls is None:
+            drop_list_calls = os.environ.get(DROP_LIST_CALLS_ENV, "").strip().lower() in ("1", "true", "yes")
+        return cls(patterns + LIST_CALLS if drop_list_calls else patterns)
 
 
 @dataclass(frozen=True)

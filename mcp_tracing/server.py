@@ -26,7 +26,7 @@ where the SDK dispatches them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping, MutableMapping
+from collections.abc import Generator, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ from . import _spans
 from ._version import __version__
 from .http import HttpRequestInfo, Policy, check_policy, request_info
 from .propagation import extract_meta
+from .sampling import MethodFilter
 
 __all__ = ["TracingServerMiddleware", "instrument_server"]
 
@@ -56,6 +57,7 @@ class ServerTracer:
     tracer_provider: TracerProvider | None
     server_name: str | None = None
     policy: Policy = "default"
+    filter: MethodFilter = field(default_factory=MethodFilter)
     session_spans: list[Span] = field(default_factory=lambda: [])
 
     def placement(
@@ -106,6 +108,11 @@ class ServerTracer:
         if not is_instrumentation_enabled():
             yield None
             return
+        if not self.filter.traces(method):
+            # No span for it, but what the handler does still belongs under the caller's span.
+            with self._attached(meta, http, http_session):
+                yield None
+            return
         try:
             parent, links = self.placement(meta, http, http_session=http_session)
             attributes = _spans.message_attributes(
@@ -140,6 +147,20 @@ class ServerTracer:
         finally:
             otel_context.detach(token)
             span.end()
+
+    @contextmanager
+    def _attached(self, meta: object, http: HttpRequestInfo | None, http_session: bool) -> Generator[None, None, None]:
+        try:
+            parent, _ = self.placement(meta, http, http_session=http_session)
+            token = otel_context.attach(parent) if parent is not None else None
+        except Exception:
+            _logger.exception("mcp_tracing could not read the context of an untraced message")
+            token = None
+        try:
+            yield
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     def record(self, span: Span | None, method: str, result: object = None, *, error_code: object = None) -> None:
         """Records the response sent for a message: its result, or the code of its JSON-RPC error."""
@@ -209,7 +230,14 @@ class TracingServerMiddleware:
 _S = TypeVar("_S")
 
 
-def instrument_server(server: _S, *, policy: Policy = "default", tracer_provider: TracerProvider | None = None) -> _S:
+def instrument_server(
+    server: _S,
+    *,
+    policy: Policy = "default",
+    exclude_methods: Iterable[str] | None = None,
+    drop_list_calls: bool | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> _S:
     """Traces every message a server receives, and returns the same server.
 
     Args:
@@ -217,6 +245,9 @@ def instrument_server(server: _S, *, policy: Policy = "default", tracer_provider
             mcp 2.x ``MCPServer``. Instrumenting it twice logs a warning and changes nothing.
         policy: how inbound context is trusted: ``default``, ``gateway`` or ``untrusted`` (see
             ``mcp_tracing.http.Policy``). ``TraceContextMiddleware``'s own policy wins for the requests it saw.
+        exclude_methods: methods (``fnmatch`` patterns) handled without a span; by default
+            ``$MCP_TRACING_EXCLUDE_METHODS`` or ``sampling.HOUSEKEEPING``.
+        drop_list_calls: no spans for ``*/list`` calls either (default ``$MCP_TRACING_DROP_LIST_CALLS``).
         tracer_provider: where spans go; the global provider when omitted.
 
     Returns:
@@ -232,6 +263,7 @@ def instrument_server(server: _S, *, policy: Policy = "default", tracer_provider
         trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider),
         tracer_provider,
         policy=check_policy(policy),
+        filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
     )
     _compat.install_server(server, tracer)
     return server

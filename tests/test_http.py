@@ -95,6 +95,9 @@ async def test_every_request_carries_its_messages_context_and_server_spans_nest(
         traceparent = header(post, "traceparent")
         assert traceparent is not None, post
         assert traceparent == body["params"]["_meta"]["traceparent"], post
+        if body["method"] == "notifications/initialized":  # housekeeping: no span, the session's context
+            assert traceparent_ids(traceparent) == (root.trace_id, root.span_id)
+            continue
         span = client_spans[traceparent_ids(traceparent)[1]]
         assert span.trace_id == root.trace_id
         assert span.attributes[attr.MCP_METHOD_NAME] == body["method"]

@@ -133,9 +133,9 @@ async def test_tool_call_spans_one_trace_across_the_process_boundary(
     assert server.attributes == common
     assert (client.kind, server.kind, client.status, server.status) == ("CLIENT", "SERVER", "UNSET", "UNSET")
     assert_one_client_and_one_server_span_per_request(spans)
-    # The handshake is traced as well: initialize and notifications/initialized, each under its client span.
-    for name in ("initialize", "notifications/initialized"):
-        assert one(spans, name, "SERVER").parent_id == one(spans, name, "CLIENT").span_id
+    # The handshake is traced as well; notifications/initialized is housekeeping: no span on either side.
+    assert one(spans, "initialize", "SERVER").parent_id == one(spans, "initialize", "CLIENT").span_id
+    assert [s for s in spans if s.name == "notifications/initialized"] == []
 
 
 async def test_session_span_is_child_of_the_spawn_span_and_parents_messages_without_meta(
@@ -159,11 +159,11 @@ async def test_session_span_is_child_of_the_spawn_span_and_parents_messages_with
     session = one(spans, attr.SERVER_SESSION_SPAN)
     assert (session.trace_id, session.parent_id) == (trace_id, spawn_id)
     assert session.kind == "INTERNAL" and session.service == "probe-server"
-    for name in ("initialize", "notifications/initialized", "tools/call work", "tools/list"):
+    for name in ("initialize", "tools/call work", "tools/list"):
         server = one(spans, name, "SERVER")
         assert (server.trace_id, server.parent_id) == (trace_id, session.span_id), name
     assert one(spans, "probe.work").parent_id == one(spans, "tools/call work", "SERVER").span_id
-    assert len(spans) == 6
+    assert len(spans) == 5  # notifications/initialized: housekeeping, no span
 
 
 async def test_child_environment_carries_context_and_exporter_settings_but_not_the_agents_name(
