@@ -29,6 +29,9 @@ CLIENT_ADDRESS: Final = "client.address"
 CLIENT_PORT: Final = "client.port"
 
 EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 
 # --- mcp_tracing's own keys for the lesson's tool.call attributes -----------------------------------
 SERVER_NAME: Final = "mcp_tracing.server.name"

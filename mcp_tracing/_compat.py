@@ -334,9 +334,10 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
             if watcher is not None:
                 watcher.claim(message.request_id)
             method: str = request.method
+            params = _v1_params(request)
             with tracer.span(
                 method,
-                _v1_params(request),
+                params,
                 message.request_meta,
                 request_id=message.request_id,
                 protocol_version=_v1_protocol_version(session),
@@ -348,9 +349,9 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
 
                     async def traced_respond(response: Any) -> None:
                         if isinstance(response, error_data):
-                            tracer.record(span, method, error_code=response.code)
+                            tracer.record(span, method, error_code=response.code, error_message=response.message)
                         else:
-                            tracer.record(span, method, response)
+                            tracer.record(span, method, response, params=params)
                         await respond(response)
 
                     message.respond = traced_respond  # type: ignore[method-assign]
@@ -456,9 +457,12 @@ class _ResponseWatcher:
             start_time=start,
         ) as span:
             if kind == "JSONRPCError":
-                self.tracer.record(span, method, error_code=getattr(getattr(root, "error", None), "code", None))
+                error = getattr(root, "error", None)
+                self.tracer.record(
+                    span, method, error_code=getattr(error, "code", None), error_message=getattr(error, "message", None)
+                )
             else:
-                self.tracer.record(span, method, cast(object, result))
+                self.tracer.record(span, method, cast(object, result), params=params)
 
 
 class _StreamProxy:

@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
-from .privacy import args_hash
+from .privacy import Privacy, args_hash
 
 _logger = logging.getLogger("mcp_tracing")
 
@@ -75,13 +75,21 @@ def has_sessions(protocol_version: str | None) -> bool:
     return protocol_version is None or protocol_version < MODERN_PROTOCOL
 
 
-def record_arguments(span: Span, method: str, params: Mapping[str, Any] | None) -> None:
-    """Adds the keyed hash of a tool call's arguments (never the arguments themselves)."""
+DEFAULT_PRIVACY = Privacy()
+
+
+def record_arguments(
+    span: Span, method: str, params: Mapping[str, Any] | None, privacy: Privacy = DEFAULT_PRIVACY
+) -> None:
+    """Adds the keyed hash of a tool call's arguments; the arguments themselves only if ``privacy`` says so."""
     if method != attr.TOOLS_CALL or params is None or not span.is_recording():
         return
-    digest = args_hash(params.get("arguments"))
+    arguments = params.get("arguments")
+    digest = args_hash(arguments)
     if digest is not None:
         span.set_attribute(attr.TOOL_ARGS_HASH, digest)
+    if arguments is not None and privacy.captures(target_of(method, params)):
+        span.set_attribute(attr.GEN_AI_TOOL_CALL_ARGUMENTS, privacy.render(arguments))
 
 
 def field(message: object, *names: str) -> object:
@@ -122,12 +130,21 @@ def is_tool_error(result: object) -> bool:
     return field(result, "isError", "is_error") is True
 
 
-def record_result(span: Span, method: str, result: object) -> None:
-    """Marks a successful response: tool status, result size, ``isError`` as ``tool_error``."""
+def record_result(
+    span: Span, method: str, result: object, privacy: Privacy = DEFAULT_PRIVACY, tool: str | None = None
+) -> None:
+    """Marks a successful response: tool status, result size, ``isError`` as ``tool_error``, and the result
+    itself only if ``privacy`` captures content of ``tool``."""
     if not span.is_recording():
         return
     if method != attr.TOOLS_CALL:
         return
+    if privacy.captures(tool):
+        dump = getattr(_unwrap(result), "model_dump", None)
+        span.set_attribute(
+            attr.GEN_AI_TOOL_CALL_RESULT,
+            privacy.render(dump(mode="json", by_alias=True, exclude_none=True) if dump else _unwrap(result)),
+        )
     size = result_size(result)
     if size is not None:
         span.set_attribute(attr.TOOL_RESULT_SIZE, size)
@@ -139,14 +156,20 @@ def record_result(span: Span, method: str, result: object) -> None:
         span.set_attribute(attr.TOOL_STATUS, attr.STATUS_OK)
 
 
-def record_error_code(span: Span, method: str, code: object) -> None:
-    """Marks a JSON-RPC error response. The message is not recorded: it may echo client input."""
+def record_error_code(
+    span: Span, method: str, code: object, message: object = None, privacy: Privacy = DEFAULT_PRIVACY
+) -> None:
+    """Marks a JSON-RPC error response. Its message, which often echoes client input, only if ``privacy``
+    captures exception text."""
     code_text = str(code)
     span.set_attribute(attr.ERROR_TYPE, code_text)
     span.set_attribute(attr.RPC_RESPONSE_STATUS_CODE, code_text)
     if method == attr.TOOLS_CALL:
         span.set_attribute(attr.TOOL_STATUS, attr.STATUS_ERROR)
-    span.set_status(StatusCode.ERROR, f"JSON-RPC error {code_text}")
+    if privacy.capture_exception_text and isinstance(message, str):
+        span.set_status(StatusCode.ERROR, message[: privacy.max_length])
+    else:
+        span.set_status(StatusCode.ERROR, f"JSON-RPC error {code_text}")
 
 
 def jsonrpc_code(exc: BaseException) -> int | None:
@@ -165,20 +188,28 @@ def _is_validation_error(exc: BaseException) -> bool:
     return isinstance(exc, ValidationError)
 
 
-def record_exception(span: Span, method: str, exc: BaseException) -> None:
+def record_exception(span: Span, method: str, exc: BaseException, privacy: Privacy = DEFAULT_PRIVACY) -> None:
     """Marks a span ended by an exception: JSON-RPC code when it carries one, else the exception type.
 
-    Only the type is recorded, never ``str(exc)``: exception text routinely carries arguments and secrets.
+    By default only the type or code is recorded, never ``str(exc)``: exception text routinely carries
+    arguments and secrets. ``Privacy(capture_exception_text=True)`` adds it.
     """
     code = jsonrpc_code(exc)
     if code is None and _is_validation_error(exc):
         code = INVALID_PARAMS  # what the SDK puts on the wire; pydantic's text carries client input
     if code is not None:
-        record_error_code(span, method, code)
+        record_error_code(span, method, code, getattr(getattr(exc, "error", None), "message", None), privacy)
         return
     type_name = type(exc).__qualname__
     span.set_attribute(attr.ERROR_TYPE, type_name)
     if method == attr.TOOLS_CALL:
         span.set_attribute(attr.TOOL_STATUS, attr.STATUS_ERROR)
-    span.add_event("exception", {attr.EXCEPTION_TYPE: f"{type(exc).__module__}.{type_name}"})
-    span.set_status(StatusCode.ERROR, type_name)
+    event: dict[str, AttributeValue] = {attr.EXCEPTION_TYPE: f"{type(exc).__module__}.{type_name}"}
+    if privacy.capture_exception_text:
+        text = str(exc)[: privacy.max_length]
+        event[attr.EXCEPTION_MESSAGE] = text
+        span.add_event("exception", event)
+        span.set_status(StatusCode.ERROR, f"{type_name}: {text}")
+    else:
+        span.add_event("exception", event)
+        span.set_status(StatusCode.ERROR, type_name)

@@ -35,6 +35,7 @@ from . import _spans
 from ._transport import TransportInfo
 from ._version import __version__
 from .agent import claim_tool_span
+from .privacy import Privacy
 from .propagation import inject_meta
 from .sampling import MethodFilter
 
@@ -64,6 +65,7 @@ class ClientTracer:
     transport: TransportInfo | None = None
     protocol_version: str | None = None
     filter: MethodFilter = field(default_factory=MethodFilter)
+    privacy: Privacy = field(default_factory=Privacy)
     peer: Callable[[], tuple[object, object]] | None = None
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
     _explicit_server_name: bool = field(default=False, repr=False)
@@ -84,9 +86,9 @@ class ClientTracer:
             try:
                 result = await send(self._inject(params), span)
             except BaseException as exc:
-                self._safely(_spans.record_exception, span, method, exc)
+                self._safely(_spans.record_exception, span, method, exc, self.privacy)
                 raise
-            self._safely(self._record_result, span, method, result)
+            self._safely(self._record_result, span, method, result, _spans.target_of(method, params))
             return result
 
     async def notify(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
@@ -108,7 +110,7 @@ class ClientTracer:
                     attributes=self._attributes(method, params),
                 )
                 token, owned = otel_context.attach(trace.set_span_in_context(span)), True
-            _spans.record_arguments(span, method, params)
+            _spans.record_arguments(span, method, params, self.privacy)
             active = ACTIVE_CLIENT_SPAN.set((span, True))
         except Exception:
             _logger.exception("mcp_tracing could not start a client span; sending untraced")
@@ -149,14 +151,14 @@ class ClientTracer:
             _logger.exception("mcp_tracing could not inject _meta; sending without it")
             return params
 
-    def _record_result(self, span: Span, method: str, result: object) -> None:
+    def _record_result(self, span: Span, method: str, result: object, tool: str | None) -> None:
         if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
             self.learn_server(result)
             if self.server_name:
                 span.set_attribute(attr.SERVER_NAME, self.server_name)
             if self.protocol_version:
                 span.set_attribute(attr.MCP_PROTOCOL_VERSION, self.protocol_version)
-        _spans.record_result(span, method, result)
+        _spans.record_result(span, method, result, self.privacy, tool)
 
     def learn_server(self, result: object) -> None:
         """Takes the server name and protocol version from an ``initialize`` result (dict or model)."""
@@ -208,6 +210,7 @@ def trace_session(
     server_name: str | None = None,
     exclude_methods: Iterable[str] | None = None,
     drop_list_calls: bool | None = None,
+    privacy: Privacy | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> _T:
     """Traces every request and notification a client session sends, and returns the same session.
@@ -225,6 +228,8 @@ def trace_session(
             ``$MCP_TRACING_EXCLUDE_METHODS`` or ``sampling.HOUSEKEEPING`` (``ping``, ``notifications/initialized``,
             ...). Their context still travels.
         drop_list_calls: no spans for ``*/list`` calls either (default ``$MCP_TRACING_DROP_LIST_CALLS``).
+        privacy: what may be recorded beyond the keyed arguments hash (``mcp_tracing.privacy.Privacy``);
+            nothing by default.
         tracer_provider: where spans go; the global provider when omitted.
 
     Returns:
@@ -240,6 +245,7 @@ def trace_session(
         tracer,
         server_name=server_name,
         filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
+        privacy=privacy or Privacy.from_env(),
         _explicit_server_name=server_name is not None,
     )
     _compat.install_client(session, client_tracer)

@@ -22,10 +22,21 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Final, cast
 
-__all__ = ["HASH_KEY_ENV", "args_hash"]
+__all__ = [
+    "CAPTURE_CONTENT_ENV",
+    "CAPTURE_EXCEPTION_TEXT_ENV",
+    "DEFAULT_REDACT_KEYS",
+    "HASH_KEY_ENV",
+    "REDACTED",
+    "Privacy",
+    "args_hash",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -85,3 +96,97 @@ def args_hash(arguments: object) -> str | None:
     except (TypeError, ValueError):  # circular or unsortable: still hash something stable per value
         canonical = repr(arguments)
     return hmac.new(_key(), canonical.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
+REDACTED: Final = "[REDACTED]"
+DEFAULT_REDACT_KEYS: Final = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "auth",
+    "api_key",
+    "apikey",
+    "api-key",
+    "cookie",
+    "session",
+    "credential",
+    "private_key",
+)
+"""Key fragments (case-insensitive) whose values are replaced by ``[REDACTED]`` in captured content."""
+
+CAPTURE_CONTENT_ENV: Final = "MCP_TRACING_CAPTURE_CONTENT"
+CAPTURE_EXCEPTION_TEXT_ENV: Final = "MCP_TRACING_CAPTURE_EXCEPTION_TEXT"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """What may go into spans beyond names, ids, sizes and the keyed arguments hash. All off by default.
+
+    Args:
+        capture_content: record tool arguments and results in the conventions' opt-in attributes
+            ``gen_ai.tool.call.arguments`` and ``gen_ai.tool.call.result`` (JSON), redacted and capped.
+            Default: ``$MCP_TRACING_CAPTURE_CONTENT``.
+        redact_keys: key fragments whose values are replaced by ``[REDACTED]``, at any depth, JSON inside
+            text blocks included. Key-based redaction cannot see a secret inside free text (a sentence that
+            echoes a password): capture content only for tools whose outputs you know.
+        allow_tools: when given, only these tools' content is captured.
+        deny_tools: these tools' content is never captured.
+        max_length: captured JSON longer than this is cut, and ends with ``...[truncated]``.
+        capture_exception_text: record exception messages and JSON-RPC error messages in span status and
+            events. By default only the type or the code is. Default: ``$MCP_TRACING_CAPTURE_EXCEPTION_TEXT``.
+    """
+
+    capture_content: bool = False
+    redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
+    allow_tools: frozenset[str] | None = None
+    deny_tools: frozenset[str] = frozenset()
+    max_length: int = 4096
+    capture_exception_text: bool = False
+
+    @classmethod
+    def from_env(cls) -> Privacy:
+        """The defaults, with the two switches read from the environment."""
+        return cls(
+            capture_content=_env_flag(CAPTURE_CONTENT_ENV),
+            capture_exception_text=_env_flag(CAPTURE_EXCEPTION_TEXT_ENV),
+        )
+
+    def captures(self, tool: str | None) -> bool:
+        """Whether content of ``tool`` is captured."""
+        if not self.capture_content or tool is None or tool in self.deny_tools:
+            return False
+        return self.allow_tools is None or tool in self.allow_tools
+
+    def redact(self, value: object) -> object:
+        """``value`` with every mapping entry whose key contains a ``redact_keys`` fragment replaced."""
+        if isinstance(value, Mapping):
+            out: dict[str, object] = {}
+            for key, item in cast(Mapping[object, object], value).items():
+                name = str(key)
+                lowered = name.lower()
+                hidden = any(fragment in lowered for fragment in self.redact_keys)
+                out[name] = REDACTED if hidden else self.redact(item)
+            return out
+        if isinstance(value, list | tuple):
+            return [self.redact(item) for item in cast(Sequence[object], value)]
+        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+            # Tool results often carry JSON inside a text block: redact inside it too.
+            try:
+                parsed: object = json.loads(value)
+            except ValueError:
+                return value
+            return json.dumps(self.redact(parsed), ensure_ascii=False)
+        return value
+
+    def render(self, value: object) -> str:
+        """Redacted, capped JSON of ``value``."""
+        text = json.dumps(self.redact(value), ensure_ascii=False, default=str, separators=(",", ":"))
+        if len(text) > self.max_length:
+            return text[: self.max_length] + "...[truncated]"
+        return text

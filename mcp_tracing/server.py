@@ -41,6 +41,7 @@ from . import _attributes as attr
 from . import _spans
 from ._version import __version__
 from .http import HttpRequestInfo, Policy, check_policy, request_info
+from .privacy import Privacy
 from .propagation import extract_meta
 from .sampling import MethodFilter
 
@@ -58,6 +59,7 @@ class ServerTracer:
     server_name: str | None = None
     policy: Policy = "default"
     filter: MethodFilter = field(default_factory=MethodFilter)
+    privacy: Privacy = field(default_factory=Privacy)
     session_spans: list[Span] = field(default_factory=lambda: [])
 
     def placement(
@@ -133,7 +135,7 @@ class ServerTracer:
                 links=links,
                 start_time=start_time,
             )
-            _spans.record_arguments(span, method, params)
+            _spans.record_arguments(span, method, params, self.privacy)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
         except Exception:
             _logger.exception("mcp_tracing could not start a server span; handling the message untraced")
@@ -142,7 +144,7 @@ class ServerTracer:
         try:
             yield span
         except BaseException as exc:
-            _safely(_spans.record_exception, span, method, exc)
+            _safely(_spans.record_exception, span, method, exc, self.privacy)
             raise
         finally:
             otel_context.detach(token)
@@ -162,14 +164,23 @@ class ServerTracer:
             if token is not None:
                 otel_context.detach(token)
 
-    def record(self, span: Span | None, method: str, result: object = None, *, error_code: object = None) -> None:
-        """Records the response sent for a message: its result, or the code of its JSON-RPC error."""
+    def record(
+        self,
+        span: Span | None,
+        method: str,
+        result: object = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        error_code: object = None,
+        error_message: object = None,
+    ) -> None:
+        """Records the response sent for a message: its result, or its JSON-RPC error."""
         if span is None:
             return
         if error_code is not None:
-            _safely(_spans.record_error_code, span, method, error_code)
+            _safely(_spans.record_error_code, span, method, error_code, error_message, self.privacy)
         else:
-            _safely(_spans.record_result, span, method, result)
+            _safely(_spans.record_result, span, method, result, self.privacy, _spans.target_of(method, params))
 
 
 def _span_of(ctx: Context | None) -> SpanContext | None:
@@ -223,7 +234,7 @@ class TracingServerMiddleware:
             if span is None:
                 return await call_next(ctx)
             result = await call_next(ctx)
-            self._tracer.record(span, method, result)
+            self._tracer.record(span, method, result, params=ctx.params)
             return result
 
 
@@ -236,6 +247,7 @@ def instrument_server(
     policy: Policy = "default",
     exclude_methods: Iterable[str] | None = None,
     drop_list_calls: bool | None = None,
+    privacy: Privacy | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> _S:
     """Traces every message a server receives, and returns the same server.
@@ -248,6 +260,8 @@ def instrument_server(
         exclude_methods: methods (``fnmatch`` patterns) handled without a span; by default
             ``$MCP_TRACING_EXCLUDE_METHODS`` or ``sampling.HOUSEKEEPING``.
         drop_list_calls: no spans for ``*/list`` calls either (default ``$MCP_TRACING_DROP_LIST_CALLS``).
+        privacy: what may be recorded beyond the keyed arguments hash (``mcp_tracing.privacy.Privacy``);
+            nothing by default.
         tracer_provider: where spans go; the global provider when omitted.
 
     Returns:
@@ -264,6 +278,7 @@ def instrument_server(
         tracer_provider,
         policy=check_policy(policy),
         filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
+        privacy=privacy or Privacy.from_env(),
     )
     _compat.install_server(server, tracer)
     return server

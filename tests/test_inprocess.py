@@ -38,6 +38,10 @@ def make_server() -> Any:
         with trace.get_tracer("tests").start_as_current_span("echo.inner"):
             return text
 
+    @server.tool()
+    def save(record: dict[str, object]) -> dict[str, object]:
+        return {"saved": True, "echo": record}
+
     @server.resource("notes://today")
     def today() -> str:
         return "nothing planned"
