@@ -27,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 __all__ = ["configure", "uses_otlp"]
 
@@ -56,6 +57,7 @@ def configure(
     service_name: str | None = None,
     *,
     store_path: str | os.PathLike[str] | None = None,
+    sample_ratio: float | None = None,
 ) -> trace.TracerProvider:
     """Sets up the global TracerProvider once, and returns it.
 
@@ -64,6 +66,10 @@ def configure(
             name its children); without either, the script's file name.
         store_path: the local store file, when not exporting over OTLP; ``$MCP_TRACING_STORE`` or the user's
             data directory by default.
+        sample_ratio: head sampling: the share of new traces recorded, from 0 to 1 (``ParentBased``, so a
+            trace that arrives with a decision keeps it: every process of a trace decides alike). Default:
+            ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, else every trace. An unsampled trace still
+            propagates its context.
 
     Returns:
         The global TracerProvider. Calling again returns it unchanged; so does calling when the application
@@ -82,7 +88,12 @@ def configure(
             _configured = current
             return current
         name = os.environ.get("OTEL_SERVICE_NAME") or service_name or Path(sys.argv[0] or "python").stem or "python"
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
+        sampler = None
+        if sample_ratio is not None:
+            if not 0.0 <= sample_ratio <= 1.0:
+                raise ValueError(f"sample_ratio must be within [0, 1]; got {sample_ratio}")
+            sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}), sampler=sampler)
         provider.add_span_processor(BatchSpanProcessor(_exporter(store_path)))
         trace.set_tracer_provider(provider)
         _configured = provider

@@ -126,3 +126,24 @@ def test_with_an_otlp_endpoint_every_process_exports_there(
     assert not store.exists()
     assert {s["path"] for s in received} == {"/v1/traces"}
     assert_lesson_shape(received)
+
+
+SAMPLED = """
+import mcp_tracing
+from opentelemetry import trace
+mcp_tracing.configure("s", sample_ratio=0.0)
+with trace.get_tracer("t").start_as_current_span("dropped") as span:
+    print(span.get_span_context().trace_flags.sampled, span.get_span_context().is_valid)
+"""
+
+
+def test_configure_head_sampling_keeps_the_context_of_unsampled_traces(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SAMPLED],
+        env=clean_env(MCP_TRACING_STORE=str(tmp_path / "t.db")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["False", "True"]), done.stderr

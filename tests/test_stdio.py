@@ -19,6 +19,7 @@ from mcp.client.stdio import stdio_client as sdk_stdio_client
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
@@ -404,3 +405,18 @@ async def test_client_and_server_on_different_mcp_major_versions_give_one_trace(
     assert one(spans, "probe.work").parent_id == server.span_id
     assert one(spans, attr.SERVER_SESSION_SPAN).parent_id == root.span_id
     assert_one_client_and_one_server_span_per_request(spans)
+
+
+async def test_an_unsampled_parent_means_the_child_records_nothing_yet_still_propagates(spans_file: Path) -> None:
+    """Head sampling across a real stdio child: the child follows the sampled flag it is handed."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    unsampled = TracerProvider(sampler=ALWAYS_OFF)
+    unsampled.add_span_processor(SimpleSpanProcessor(exporter))
+    root, results = await run_calls(probe_params(), [("context_report", {}, {}), ("env_report", {}, {})], unsampled)
+    report, env = structured(results[0]), structured(results[1])["env"]
+    assert int(env["TRACEPARENT"].rsplit("-", 1)[1], 16) & 1 == 0  # "not sampled" travelled with the context
+    assert report["trace_id"] == root.trace_id  # the tool ran inside the agent's trace
+    assert exporter.get_finished_spans() == ()
+    assert read_spans(spans_file) == []  # and nothing was recorded in the child
