@@ -24,8 +24,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
@@ -66,6 +68,7 @@ class ClientTracer:
     protocol_version: str | None = None
     filter: MethodFilter = field(default_factory=MethodFilter)
     privacy: Privacy = field(default_factory=Privacy)
+    baggage: bool | frozenset[str] = True
     peer: Callable[[], tuple[object, object]] | None = None
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
     _explicit_server_name: bool = field(default=False, repr=False)
@@ -74,6 +77,25 @@ class ClientTracer:
         """Sends one request inside its CLIENT span; ``send`` gets the params with ``_meta`` injected."""
         if not is_instrumentation_enabled():
             return await send(params, None)
+        if self.baggage is not True:  # this server gets only the baggage entries it may see
+            token = otel_context.attach(self._limited_baggage())
+            try:
+                return await self._request(method, params, send)
+            finally:
+                otel_context.detach(token)
+        return await self._request(method, params, send)
+
+    def _limited_baggage(self) -> Context:
+        ctx = otel_baggage.clear(otel_context.get_current())
+        allowed = self.baggage
+        if isinstance(allowed, bool):
+            return otel_context.get_current() if allowed else ctx
+        for key, value in otel_baggage.get_all().items():
+            if key in allowed:
+                ctx = otel_baggage.set_baggage(key, value, ctx)
+        return ctx
+
+    async def _request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
         if not self.filter.traces(method):  # no span (not the SDK's either); the context still travels
             active = ACTIVE_CLIENT_SPAN.set((trace.get_current_span(), False))
             try:
@@ -211,6 +233,7 @@ def trace_session(
     exclude_methods: Iterable[str] | None = None,
     drop_list_calls: bool | None = None,
     privacy: Privacy | None = None,
+    baggage: bool | Iterable[str] = True,
     tracer_provider: TracerProvider | None = None,
 ) -> _T:
     """Traces every request and notification a client session sends, and returns the same session.
@@ -230,6 +253,8 @@ def trace_session(
         drop_list_calls: no spans for ``*/list`` calls either (default ``$MCP_TRACING_DROP_LIST_CALLS``).
         privacy: what may be recorded beyond the keyed arguments hash (``mcp_tracing.privacy.Privacy``);
             nothing by default.
+        baggage: which W3C baggage entries this server receives (in ``_meta`` and HTTP headers): all
+            (``True``, the default), none (``False``), or only the keys listed.
         tracer_provider: where spans go; the global provider when omitted.
 
     Returns:
@@ -246,6 +271,7 @@ def trace_session(
         server_name=server_name,
         filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
         privacy=privacy or Privacy.from_env(),
+        baggage=baggage if isinstance(baggage, bool) else frozenset(baggage),
         _explicit_server_name=server_name is not None,
     )
     _compat.install_client(session, client_tracer)

@@ -42,6 +42,12 @@ def make_server() -> Any:
     def save(record: dict[str, object]) -> dict[str, object]:
         return {"saved": True, "echo": record}
 
+    @server.tool()
+    def baggage_report() -> dict[str, str]:
+        from opentelemetry import baggage
+
+        return {k: str(v) for k, v in baggage.get_all().items()}
+
     @server.resource("notes://today")
     def today() -> str:
         return "nothing planned"

@@ -73,3 +73,28 @@ async def test_excluded_calls_get_no_span_but_their_context_still_travels(
     assert not [name for name in spans if name.startswith("MCP send")]  # nor mcp 2.x's own span
     inner = spans["echo.inner"]  # the tool's own span still nests under the caller, through _meta
     assert inner.parent is not None and inner.parent.span_id == turn.get_span_context().span_id
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [(True, {"tenant": "acme", "user.id": "42"}), (["tenant"], {"tenant": "acme"}), (False, {})],
+)
+async def test_each_server_gets_only_the_baggage_it_may_see(
+    capture: tuple[TracerProvider, InMemorySpanExporter], allowed: object, expected: dict[str, str]
+) -> None:
+    from helpers import structured
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
+
+    provider, _ = capture
+    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
+    token = otel_context.attach(baggage.set_baggage("tenant", "acme", baggage.set_baggage("user.id", "42")))
+    try:
+        async with connected(server) as session:
+            mcp_tracing.trace_session(session, baggage=allowed, tracer_provider=provider)  # type: ignore[arg-type]
+            await session.initialize()
+            result = await session.call_tool("baggage_report", {})
+    finally:
+        otel_context.detach(token)
+    assert structured(result) == expected
+    assert baggage.get_all() == {}  # the caller's own context is untouched
