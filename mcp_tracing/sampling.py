@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Final
 
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -44,11 +45,14 @@ __all__ = [
     "DROP_LIST_CALLS_ENV",
     "EXCLUDE_METHODS_ENV",
     "HOUSEKEEPING",
+    "KEEP_TRACE_ENV",
     "LESSON_PRESET",
     "LIST_CALLS",
     "MethodFilter",
     "TailSamplingProcessor",
     "TailStats",
+    "is_kept",
+    "keep_trace",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -60,6 +64,42 @@ HOUSEKEEPING: Final = ("ping", "notifications/initialized", "notifications/messa
 
 LIST_CALLS: Final = ("*/list",)
 """``tools/list``, ``prompts/list``, ``resources/list``, ``resources/templates/list``, ``roots/list``."""
+
+KEEP_TRACE_ENV: Final = "MCP_TRACING_KEEP_TRACE"
+"""Set by ``stdio_client`` for a child spawned inside a trace this process decided to keep (``keep_trace``)."""
+
+_kept: OrderedDict[int, None] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def keep_trace(trace_id: int | None = None) -> None:
+    """Decides now that a trace (the current one by default) is kept, whatever happens next.
+
+    Every ``TailSamplingProcessor`` of this process keeps it, and so do those of the stdio servers spawned
+    in that trace from now on: ``stdio_client`` tells them in ``MCP_TRACING_KEEP_TRACE``.
+    """
+    if trace_id is None:
+        trace_id = trace.get_current_span().get_span_context().trace_id
+    if not trace_id:
+        return
+    with _kept_lock:
+        _kept[trace_id] = None
+        while len(_kept) > 10_000:
+            _kept.popitem(last=False)
+
+
+def is_kept(trace_id: int) -> bool:
+    """Whether ``keep_trace`` marked this trace here, or the spawning process did (``MCP_TRACING_KEEP_TRACE``)."""
+    return trace_id in _kept or trace_id == _spawner_kept()
+
+
+def _spawner_kept() -> int | None:
+    raw = os.environ.get(KEEP_TRACE_ENV, "")
+    try:
+        return int(raw, 16) if raw else None
+    except ValueError:
+        return None
+
 
 EXCLUDE_METHODS_ENV: Final = "MCP_TRACING_EXCLUDE_METHODS"
 DROP_LIST_CALLS_ENV: Final = "MCP_TRACING_DROP_LIST_CALLS"
@@ -244,7 +284,7 @@ class TailSamplingProcessor(SpanProcessor):
 
     # -- decisions -----------------------------------------------------------------------------------
     def _keep(self, trace_id: int, entry: _Trace) -> bool:
-        if entry.error or entry.root_duration_s >= self._slow_s:
+        if entry.error or entry.root_duration_s >= self._slow_s or is_kept(trace_id):
             return True
         return (trace_id & _TRACE_ID_LIMIT) < self._bound
 

@@ -83,6 +83,13 @@ def child_environment(
     out.update(env or {})
     try:
         inject_env(out, context=context, keep_existing=True)
+        from .sampling import KEEP_TRACE_ENV, is_kept
+
+        trace_id = trace.get_current_span(context).get_span_context().trace_id
+        if trace_id and is_kept(trace_id):
+            out[KEEP_TRACE_ENV] = format(trace_id, "032x")
+        elif KEEP_TRACE_ENV not in (env or {}):
+            out.pop(KEEP_TRACE_ENV, None)  # forwarded from our own spawner, but about another trace
     except Exception:
         _logger.exception("mcp_tracing could not put trace context into the child's environment")
     return out

@@ -98,3 +98,28 @@ async def test_each_server_gets_only_the_baggage_it_may_see(
         otel_context.detach(token)
     assert structured(result) == expected
     assert baggage.get_all() == {}  # the caller's own context is untouched
+
+
+async def test_an_untrusted_server_starts_new_traces_links_the_caller_and_ignores_baggage(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """The trust policy off HTTP too (stdio, in-process): nothing inbound is acted on, all is linked."""
+    from helpers import structured
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
+
+    provider, exporter = capture
+    server = mcp_tracing.instrument_server(make_server(), policy="untrusted", tracer_provider=provider)
+    token = otel_context.attach(baggage.set_baggage("user.id", "42"))
+    try:
+        async with connected(server) as session:
+            mcp_tracing.trace_session(session, tracer_provider=provider)
+            await session.initialize()
+            result = await session.call_tool("baggage_report", {})
+    finally:
+        otel_context.detach(token)
+    assert structured(result) == {}
+    spans = {(s.name, s.kind.name): s for s in exporter.get_finished_spans()}
+    client, served = spans[("tools/call baggage_report", "CLIENT")], spans[("tools/call baggage_report", "SERVER")]
+    assert served.parent is None and served.context.trace_id != client.context.trace_id
+    assert [link.context.span_id for link in served.links] == [client.context.span_id]

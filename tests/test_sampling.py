@@ -131,3 +131,30 @@ def test_bad_settings_are_rejected() -> None:
         TailSamplingProcessor(SimpleSpanProcessor(InMemorySpanExporter()), ratio=1.5, background=False)
     with pytest.raises(ValueError, match="positive"):
         TailSamplingProcessor(SimpleSpanProcessor(InMemorySpanExporter()), max_spans=0, background=False)
+
+
+def test_a_trace_kept_by_decision_is_kept_here_and_in_stdio_children_spawned_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mcp_tracing.sampling import KEEP_TRACE_ENV, keep_trace
+    from mcp_tracing.stdio import child_environment
+
+    tracer, sampler, exporter, _ = setup(ratio=0.0)
+    root = tracer.start_span("root")
+    with trace.use_span(root):
+        assert KEEP_TRACE_ENV not in child_environment(parent_env={KEEP_TRACE_ENV: "ab" * 16})
+        keep_trace()
+        env = child_environment(parent_env={})
+    root.end()
+    sampler.force_flush()
+    assert [s.name for s in exporter.get_finished_spans()] == ["root"]
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    assert env[KEEP_TRACE_ENV] == trace_id
+    # The child: its sampler keeps the trace its spawner kept, and only that one.
+    monkeypatch.setenv(KEEP_TRACE_ENV, trace_id)
+    child_tracer, child_sampler, child_out, _ = setup(ratio=0.0)
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(root.get_span_context()))
+    child_tracer.start_span("served", context=parent).end()
+    child_tracer.start_span("other").end()
+    child_sampler.force_flush()
+    assert [s.name for s in child_out.get_finished_spans()] == ["served"]
