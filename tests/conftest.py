@@ -96,12 +96,14 @@ class OtlpReceiver(BaseHTTPRequestHandler):
     """An OTLP/HTTP traces endpoint that decodes what it gets; with ``forward_to``, also a recording proxy."""
 
     spans: list[dict[str, Any]] = []
+    bodies: list[bytes] = []
     forward_to: str | None = None
     lock = threading.Lock()
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request = ExportTraceServiceRequest.FromString(body)
+        self.bodies.append(body)
         if self.forward_to is not None:
             forwarded = urllib.request.Request(
                 self.forward_to + self.path, data=body, headers={"Content-Type": "application/x-protobuf"}
@@ -137,6 +139,7 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     OtlpReceiver.spans = []
+    OtlpReceiver.bodies = []
     OtlpReceiver.forward_to = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), OtlpReceiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

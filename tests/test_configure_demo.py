@@ -147,3 +147,33 @@ def test_configure_head_sampling_keeps_the_context_of_unsampled_traces(tmp_path:
         check=False,
     )
     assert (done.returncode, done.stdout.split()) == (0, ["False", "True"]), done.stderr
+
+
+SECRETS = ["arg-s3cr3t-7731", "env-s3cr3t-1429", "hdr-s3cr3t-5550", "res-s3cr3t-9082"]
+
+
+def test_seeded_secrets_appear_nowhere_in_the_exported_data(
+    otlp_receiver: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Secrets in arguments, results, error messages, env and headers, default settings, three processes:
+    every exported OTLP byte (attributes, events, links, resource, status) is scanned for them."""
+    from conftest import OtlpReceiver
+
+    endpoint, received = otlp_receiver
+    script = Path(__file__).resolve().parent / "servers" / "secret_agent.py"
+    done = subprocess.run(
+        [sys.executable, str(script), *SECRETS],
+        env=clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    services = {s["service"] for s in received}
+    assert services == {"secret-agent", "probe-server", "http-probe"}, services
+    names = {s["name"] for s in received}
+    assert {"tool.call", "tools/call boom", "tools/call env_report", "tools/call echo", "POST /mcp"} <= names
+    exported = b"".join(OtlpReceiver.bodies)
+    for secret in SECRETS:
+        assert secret.encode() not in exported, secret

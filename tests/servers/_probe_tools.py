@@ -18,6 +18,11 @@ def add_probe_tools(server: Any) -> None:
             return f"done {n}"
 
     @server.tool()
+    def echo(text: str, password: str = "") -> str:
+        """Returns the text: a result that carries whatever it was given."""
+        return text
+
+    @server.tool()
     def context_report() -> dict[str, object]:
         """The span and baggage current inside the tool."""
         ctx = trace.get_current_span().get_span_context()
