@@ -25,7 +25,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
@@ -35,6 +35,7 @@ _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _configured: TracerProvider | None = None
 
+TAIL_SAMPLING_ENV = "MCP_TRACING_TAIL_SAMPLING"
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
@@ -58,6 +59,7 @@ def configure(
     *,
     store_path: str | os.PathLike[str] | None = None,
     sample_ratio: float | None = None,
+    tail_sampling: bool | None = None,
 ) -> trace.TracerProvider:
     """Sets up the global TracerProvider once, and returns it.
 
@@ -70,6 +72,9 @@ def configure(
             trace that arrives with a decision keeps it: every process of a trace decides alike). Default:
             ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, else every trace. An unsampled trace still
             propagates its context.
+        tail_sampling: buffer each trace and export it only if it had an error, a slow root, or falls in
+            the 5% (``mcp_tracing.sampling.TailSamplingProcessor`` with the lesson's preset). Default:
+            ``$MCP_TRACING_TAIL_SAMPLING`` is ``1``/``true``/``yes``.
 
     Returns:
         The global TracerProvider. Calling again returns it unchanged; so does calling when the application
@@ -94,7 +99,14 @@ def configure(
                 raise ValueError(f"sample_ratio must be within [0, 1]; got {sample_ratio}")
             sampler = ParentBased(TraceIdRatioBased(sample_ratio))
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}), sampler=sampler)
-        provider.add_span_processor(BatchSpanProcessor(_exporter(store_path)))
+        if tail_sampling is None:
+            tail_sampling = os.environ.get(TAIL_SAMPLING_ENV, "").strip().lower() in ("1", "true", "yes")
+        processor: SpanProcessor = BatchSpanProcessor(_exporter(store_path))
+        if tail_sampling:
+            from .sampling import TailSamplingProcessor
+
+            processor = TailSamplingProcessor(processor)
+        provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
         _configured = provider
         return provider

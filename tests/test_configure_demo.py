@@ -177,3 +177,32 @@ def test_seeded_secrets_appear_nowhere_in_the_exported_data(
     exported = b"".join(OtlpReceiver.bodies)
     for secret in SECRETS:
         assert secret.encode() not in exported, secret
+
+
+TAILED = """
+import mcp_tracing
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+mcp_tracing.configure("tail", tail_sampling=True)
+tracer = trace.get_tracer("t")
+for n in range(40):
+    with tracer.start_as_current_span(f"quiet {n}"):
+        pass
+with tracer.start_as_current_span("failed") as span:
+    span.set_status(StatusCode.ERROR)
+"""
+
+
+def test_configure_with_tail_sampling_keeps_the_error_trace_and_a_share_of_the_rest(tmp_path: Path) -> None:
+    store = tmp_path / "t.db"
+    done = subprocess.run(
+        [sys.executable, "-c", TAILED],
+        env=clean_env(MCP_TRACING_STORE=str(store)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    roots = {row.root for row in TraceStore(store).traces(limit=100)}
+    assert "failed" in roots and len(roots) < 20  # 5% of 40 quiet traces: a handful, by trace id
