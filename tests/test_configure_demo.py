@@ -34,17 +34,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def run_python(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter with ``args``, in an environment free of OTel/mcp_tracing settings but ``env``."""
+    return subprocess.run(
+        [sys.executable, *args], env=clean_env(**env), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 @pytest.mark.parametrize("case", ["fresh", "existing"])
 def test_configure_is_idempotent_and_respects_an_installed_provider(tmp_path: Path, case: str) -> None:
     store = tmp_path / "traces.db"
-    done = subprocess.run(
-        [sys.executable, "-c", CONFIGURE_TWICE, case],
-        env=clean_env(MCP_TRACING_STORE=str(store)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(["-c", CONFIGURE_TWICE, case], MCP_TRACING_STORE=str(store))
     assert done.returncode == 0, done.stderr
     if case == "fresh":  # the span reached the store, flushed at exit, under the configured name
         assert done.stdout.strip() == "svc"
@@ -56,13 +56,8 @@ def test_configure_is_idempotent_and_respects_an_installed_provider(tmp_path: Pa
 
 
 def test_otel_service_name_wins(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CONFIGURE_TWICE, "fresh"],
-        env=clean_env(MCP_TRACING_STORE=str(tmp_path / "t.db"), OTEL_SERVICE_NAME="from-env"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = run_python(
+        ["-c", CONFIGURE_TWICE, "fresh"], MCP_TRACING_STORE=str(tmp_path / "t.db"), OTEL_SERVICE_NAME="from-env"
     )
     assert done.stdout.strip() == "from-env", done.stderr
 
@@ -89,14 +84,7 @@ def assert_lesson_shape(spans: list[dict[str, Any]]) -> None:
 
 def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Path) -> None:
     store = tmp_path / "demo.db"
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_tracing.cli", "--store", str(store), "demo"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python(["-m", "mcp_tracing.cli", "--store", str(store), "demo"])
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
     assert header.endswith("spans from 3 processes"), header
@@ -113,14 +101,7 @@ def test_with_an_otlp_endpoint_every_process_exports_there(
     """OTEL_EXPORTER_OTLP_ENDPOINT set: the agent and both servers export OTLP/HTTP protobuf, no store."""
     endpoint, received = otlp_receiver
     store = tmp_path / "unused.db"
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_tracing.cli", "--store", str(store), "demo"],
-        env=clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python(["-m", "mcp_tracing.cli", "--store", str(store), "demo"], OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
     assert done.returncode == 0, done.stderr
     assert "exported over OTLP" in done.stdout
     assert not store.exists()
@@ -138,14 +119,7 @@ with trace.get_tracer("t").start_as_current_span("dropped") as span:
 
 
 def test_configure_head_sampling_keeps_the_context_of_unsampled_traces(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SAMPLED],
-        env=clean_env(MCP_TRACING_STORE=str(tmp_path / "t.db")),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(["-c", SAMPLED], MCP_TRACING_STORE=str(tmp_path / "t.db"))
     assert (done.returncode, done.stdout.split()) == (0, ["False", "True"]), done.stderr
 
 
@@ -161,14 +135,7 @@ def test_seeded_secrets_appear_nowhere_in_the_exported_data(
 
     endpoint, received = otlp_receiver
     script = Path(__file__).resolve().parent / "servers" / "secret_agent.py"
-    done = subprocess.run(
-        [sys.executable, str(script), *SECRETS],
-        env=clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python([str(script), *SECRETS], OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
     assert done.returncode == 0, done.stderr
     services = {s["service"] for s in received}
     assert services == {"secret-agent", "probe-server", "http-probe"}, services
@@ -195,14 +162,7 @@ with tracer.start_as_current_span("failed") as span:
 
 def test_configure_with_tail_sampling_keeps_the_error_trace_and_a_share_of_the_rest(tmp_path: Path) -> None:
     store = tmp_path / "t.db"
-    done = subprocess.run(
-        [sys.executable, "-c", TAILED],
-        env=clean_env(MCP_TRACING_STORE=str(store)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(["-c", TAILED], MCP_TRACING_STORE=str(store))
     assert done.returncode == 0, done.stderr
     roots = {row.root for row in TraceStore(store).traces(limit=100)}
     assert "failed" in roots and len(roots) < 20  # 5% of 40 quiet traces: a handful, by trace id
