@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import time
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from time import time_ns
@@ -291,10 +292,15 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
         except Exception:
             _logger.exception("mcp_tracing could not open the session span")
             return await _run_v1(run, tracer, args, kwargs)
+        started = time.perf_counter()
         try:
             return await _run_v1(run, tracer, args, kwargs)
         finally:
             tracer.session_spans.remove(span)
+            if tracer.metrics is not None:
+                tracer.metrics.server_session(
+                    time.perf_counter() - started, {attr.NETWORK_TRANSPORT: attr.TRANSPORT_PIPE}
+                )
             end_session_span(span, tracer.tracer_provider)
 
     lowlevel.run = traced_run

@@ -188,6 +188,20 @@ def _is_validation_error(exc: BaseException) -> bool:
     return isinstance(exc, ValidationError)
 
 
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: the JSON-RPC code it carries, else its type's name."""
+    code = jsonrpc_code(exc)
+    if code is None and _is_validation_error(exc):
+        code = INVALID_PARAMS
+    return str(code) if code is not None else type(exc).__qualname__
+
+
+def recorded_attributes(span: Span | None) -> dict[str, AttributeValue] | None:
+    """The attributes an SDK span holds (ended or not), else ``None`` (a non-recording span has none)."""
+    attributes = getattr(span, "attributes", None)
+    return dict(attributes) if isinstance(attributes, Mapping) else None  # pyright: ignore[reportUnknownArgumentType]
+
+
 def record_exception(span: Span, method: str, exc: BaseException, privacy: Privacy = DEFAULT_PRIVACY) -> None:
     """Marks a span ended by an exception: JSON-RPC code when it carries one, else the exception type.
 

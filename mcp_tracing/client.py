@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,6 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
@@ -37,6 +39,7 @@ from . import _spans
 from ._transport import TransportInfo
 from ._version import __version__
 from .agent import claim_tool_span
+from .metrics import McpMetrics
 from .privacy import Privacy
 from .propagation import inject_meta
 from .sampling import MethodFilter
@@ -55,6 +58,13 @@ SDK's ``MCP send`` span is replaced by it (see ``_compat``)."""
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 """Where a 2026-07-28 ``server/discover`` result names the server (in its ``_meta``)."""
 
+
+@dataclass
+class _Outcome:
+    span: Span | None = None
+    error_type: str | None = None
+
+
 SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
 
 
@@ -69,6 +79,7 @@ class ClientTracer:
     filter: MethodFilter = field(default_factory=MethodFilter)
     privacy: Privacy = field(default_factory=Privacy)
     baggage: bool | frozenset[str] = True
+    metrics: McpMetrics | None = None
     peer: Callable[[], tuple[object, object]] | None = None
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
     _explicit_server_name: bool = field(default=False, repr=False)
@@ -96,6 +107,14 @@ class ClientTracer:
         return ctx
 
     async def _request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
+        outcome = _Outcome()
+        start = time.perf_counter()
+        try:
+            return await self._send(method, params, send, outcome)
+        finally:
+            self._safely(self._measure, method, params, outcome, time.perf_counter() - start)
+
+    async def _send(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R], outcome: _Outcome) -> R:
         if not self.filter.traces(method):  # no span (not the SDK's either); the context still travels
             active = ACTIVE_CLIENT_SPAN.set((trace.get_current_span(), False))
             try:
@@ -103,15 +122,27 @@ class ClientTracer:
             finally:
                 ACTIVE_CLIENT_SPAN.reset(active)
         with self._span(method, params) as span:
+            outcome.span = span
             if span is None:
                 return await send(params, None)
             try:
                 result = await send(self._inject(params), span)
             except BaseException as exc:
+                outcome.error_type = _spans.error_type(exc)
                 self._safely(_spans.record_exception, span, method, exc, self.privacy)
                 raise
+            if method == attr.TOOLS_CALL and _spans.is_tool_error(result):
+                outcome.error_type = attr.ERROR_TOOL
             self._safely(self._record_result, span, method, result, _spans.target_of(method, params))
             return result
+
+    def _measure(self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        attributes = _spans.recorded_attributes(outcome.span) or self._attributes(method, params)
+        if outcome.error_type is not None:
+            attributes.setdefault(attr.ERROR_TYPE, outcome.error_type)
+        self.metrics.client_operation(seconds, attributes)
 
     async def notify(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
         """Sends one notification inside its CLIENT span, ``_meta`` injected (the SDK does not)."""
@@ -235,6 +266,7 @@ def trace_session(
     privacy: Privacy | None = None,
     baggage: bool | Iterable[str] = True,
     tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> _T:
     """Traces every request and notification a client session sends, and returns the same session.
 
@@ -256,6 +288,7 @@ def trace_session(
         baggage: which W3C baggage entries this server receives (in ``_meta`` and HTTP headers): all
             (``True``, the default), none (``False``), or only the keys listed.
         tracer_provider: where spans go; the global provider when omitted.
+        meter_provider: where ``mcp.client.operation.duration`` goes; the global provider when omitted.
 
     Returns:
         ``session`` itself, so ``session = trace_session(ClientSession(...))`` reads naturally.
@@ -272,6 +305,7 @@ def trace_session(
         filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
         privacy=privacy or Privacy.from_env(),
         baggage=baggage if isinstance(baggage, bool) else frozenset(baggage),
+        metrics=McpMetrics(meter_provider),
         _explicit_server_name=server_name is not None,
     )
     _compat.install_client(session, client_tracer)

@@ -23,7 +23,8 @@ import sys
 import threading
 from pathlib import Path
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -54,6 +55,17 @@ def _exporter(store_path: str | os.PathLike[str] | None) -> SpanExporter:
     return SqliteSpanExporter(store_path)
 
 
+def _configure_metrics(resource: Resource) -> None:
+    # Metrics go over OTLP with the traces; the local store keeps traces only (README says so).
+    if not uses_otlp() or isinstance(metrics.get_meter_provider(), MeterProvider):
+        return
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader], resource=resource))
+
+
 def configure(
     service_name: str | None = None,
     *,
@@ -79,6 +91,9 @@ def configure(
     Returns:
         The global TracerProvider. Calling again returns it unchanged; so does calling when the application
         already installed an SDK TracerProvider (whose exporters are left as they are).
+
+    With an OTLP endpoint it also installs a MeterProvider exporting the MCP duration histograms
+    (``mcp_tracing.metrics``) there; the local store keeps traces only.
 
     The provider batches spans (``BatchSpanProcessor``, tuned by ``OTEL_BSP_*``), samples as
     ``OTEL_TRACES_SAMPLER`` says (parent-based by default) and is flushed and shut down at exit.
@@ -108,5 +123,6 @@ def configure(
             processor = TailSamplingProcessor(processor)
         provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
+        _configure_metrics(provider.resource)
         _configured = provider
         return provider

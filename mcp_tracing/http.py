@@ -223,6 +223,7 @@ async def streamable_http_client(
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     from ._compat import registered_transport
+    from .metrics import measured_session
 
     split = urlsplit(url)
     port = split.port or (443 if split.scheme == "https" else 80)
@@ -231,9 +232,10 @@ async def streamable_http_client(
     client = create_mcp_http_client() if owned else http_client
     instrument_http_client(client, http_spans=http_spans, tracer_provider=tracer_provider, _state=state)
     try:
-        async with sdk_client(url, http_client=client, **kwargs) as streams:
-            with registered_transport(streams, state):
-                yield streams
+        with measured_session(state):
+            async with sdk_client(url, http_client=client, **kwargs) as streams:
+                with registered_transport(streams, state):
+                    yield streams
     finally:
         if owned:
             await client.aclose()

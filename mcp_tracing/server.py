@@ -26,6 +26,7 @@ where the SDK dispatches them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Generator, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TracerProvider
 
 from . import _attributes as attr
 from . import _spans
 from ._version import __version__
 from .http import HttpRequestInfo, Policy, check_policy, request_info
+from .metrics import McpMetrics
 from .privacy import Privacy
 from .propagation import extract_meta
 from .sampling import MethodFilter
@@ -60,6 +63,7 @@ class ServerTracer:
     policy: Policy = "default"
     filter: MethodFilter = field(default_factory=MethodFilter)
     privacy: Privacy = field(default_factory=Privacy)
+    metrics: McpMetrics | None = None
     session_spans: list[Span] = field(default_factory=lambda: [])
 
     def placement(
@@ -137,18 +141,30 @@ class ServerTracer:
             )
             _spans.record_arguments(span, method, params, self.privacy)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
+            started = time.perf_counter()
         except Exception:
             _logger.exception("mcp_tracing could not start a server span; handling the message untraced")
             yield None
             return
+        error: str | None = None
         try:
             yield span
         except BaseException as exc:
+            error = _spans.error_type(exc)
             _safely(_spans.record_exception, span, method, exc, self.privacy)
             raise
         finally:
             otel_context.detach(token)
             span.end()
+            _safely(self._measure, span, attributes, error, time.perf_counter() - started)
+
+    def _measure(self, span: Span, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        measured = _spans.recorded_attributes(span) or attributes
+        if error is not None:
+            measured.setdefault(attr.ERROR_TYPE, error)
+        self.metrics.server_operation(seconds, measured)
 
     @contextmanager
     def _attached(self, meta: object, http: HttpRequestInfo | None, http_session: bool) -> Generator[None, None, None]:
@@ -249,6 +265,7 @@ def instrument_server(
     drop_list_calls: bool | None = None,
     privacy: Privacy | None = None,
     tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> _S:
     """Traces every message a server receives, and returns the same server.
 
@@ -263,6 +280,8 @@ def instrument_server(
         privacy: what may be recorded beyond the keyed arguments hash (``mcp_tracing.privacy.Privacy``);
             nothing by default.
         tracer_provider: where spans go; the global provider when omitted.
+        meter_provider: where ``mcp.server.operation.duration`` and ``mcp.server.session.duration`` go;
+            the global provider when omitted.
 
     Returns:
         ``server`` itself.
@@ -279,6 +298,7 @@ def instrument_server(
         policy=check_policy(policy),
         filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
         privacy=privacy or Privacy.from_env(),
+        metrics=McpMetrics(meter_provider),
     )
     _compat.install_server(server, tracer)
     return server

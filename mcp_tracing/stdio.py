@@ -120,10 +120,13 @@ async def stdio_client(
     from mcp.client.stdio import stdio_client as sdk_stdio_client
 
     from ._compat import registered_transport
+    from .metrics import measured_session
 
-    async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
-        with registered_transport(streams, TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)):
-            yield streams
+    info = TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)
+    with measured_session(info):
+        async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
+            with registered_transport(streams, info):
+                yield streams
 
 
 # ------------------------------------------------------------------------------------- child side

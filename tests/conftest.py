@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -97,11 +98,16 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 
     spans: list[dict[str, Any]] = []
     bodies: list[bytes] = []
+    metric_bodies: list[bytes] = []
     forward_to: str | None = None
     lock = threading.Lock()
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/metrics":
+            self.metric_bodies.append(body)
+            self._reply(ExportMetricsServiceResponse().SerializeToString())
+            return
         request = ExportTraceServiceRequest.FromString(body)
         self.bodies.append(body)
         if self.forward_to is not None:
@@ -125,7 +131,9 @@ class OtlpReceiver(BaseHTTPRequestHandler):
                                 "parent_id": span.parent_span_id.hex() or None,
                             }
                         )
-        payload = ExportTraceServiceResponse().SerializeToString()
+        self._reply(ExportTraceServiceResponse().SerializeToString())
+
+    def _reply(self, payload: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", str(len(payload)))
@@ -140,6 +148,7 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     OtlpReceiver.spans = []
     OtlpReceiver.bodies = []
+    OtlpReceiver.metric_bodies = []
     OtlpReceiver.forward_to = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), OtlpReceiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -235,4 +235,5 @@ _SUBMODULES = {
     "store",
     "demo",
     "sampling",
+    "metrics",
 }
