@@ -48,6 +48,12 @@ def make_server() -> Any:
 
         return {k: str(v) for k, v in baggage.get_all().items()}
 
+    @server.tool()
+    async def slow() -> str:
+        """Never answers: only a timeout or a cancellation ends it."""
+        await anyio.sleep_forever()
+        return "never"
+
     @server.resource("notes://today")
     def today() -> str:
         return "nothing planned"
