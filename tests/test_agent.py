@@ -6,9 +6,8 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from test_inprocess import connected, make_server
+from test_inprocess import traced
 
-import mcp_tracing
 from mcp_tracing import _attributes as attr
 from mcp_tracing import agent
 
@@ -95,10 +94,7 @@ async def test_a_tool_call_span_around_one_mcp_call_is_that_calls_client_span(
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = capture
-    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
-    async with connected(server) as session:
-        mcp_tracing.trace_session(session, tracer_provider=provider)
-        await session.initialize()
+    async with traced(provider) as session:
         async with agent.tool_call("echo", server_name="inproc", tracer_provider=provider):
             await session.call_tool("echo", {"text": "a"})
         async with agent.tool_call("echo", tracer_provider=provider):  # two calls: only the first merges

@@ -9,9 +9,8 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from test_inprocess import connected, make_server
+from test_inprocess import traced
 
-import mcp_tracing
 from mcp_tracing import _attributes as attr
 from mcp_tracing._compat import IS_V2
 
@@ -30,11 +29,8 @@ async def test_a_timed_out_call_ends_its_spans_with_the_timeout_error_and_the_ne
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = capture
-    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
     tracer = provider.get_tracer("tests")
-    async with connected(server) as session:
-        mcp_tracing.trace_session(session, tracer_provider=provider)
-        await session.initialize()
+    async with traced(provider) as session:
         with tracer.start_as_current_span("turn") as turn:
             timeout = 0.2 if IS_V2 else timedelta(seconds=0.2)
             with pytest.raises(Exception) as raised:
@@ -55,11 +51,8 @@ async def test_a_caller_cancellation_ends_the_span_as_cancelled_and_leaks_no_con
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = capture
-    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
     tracer = provider.get_tracer("tests")
-    async with connected(server) as session:
-        mcp_tracing.trace_session(session, tracer_provider=provider)
-        await session.initialize()
+    async with traced(provider) as session:
         with tracer.start_as_current_span("turn") as turn:
             with anyio.move_on_after(0.2) as scope:
                 await session.call_tool("slow", {})

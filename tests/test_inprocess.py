@@ -83,6 +83,16 @@ async def connected(server: Any) -> AsyncIterator[ClientSession]:
         tg.cancel_scope.cancel()
 
 
+@asynccontextmanager
+async def traced(provider: TracerProvider, **server_options: Any) -> AsyncIterator[ClientSession]:
+    """An instrumented in-process server and an initialized traced session on it, both on ``provider``."""
+    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider, **server_options)
+    async with connected(server) as session:
+        mcp_tracing.trace_session(session, tracer_provider=provider)
+        await session.initialize()
+        yield session
+
+
 def names(spans: tuple[ReadableSpan, ...] | list[ReadableSpan]) -> list[tuple[str, str]]:
     return sorted((s.name, s.kind.name) for s in spans if s.instrumentation_scope.name == attr.INSTRUMENTATION_NAME)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_inprocess import connected, make_server, names
+from test_inprocess import connected, make_server, names, traced
 
 import mcp_tracing
 from mcp_tracing.sampling import HOUSEKEEPING, LIST_CALLS, MethodFilter
@@ -42,10 +42,7 @@ async def test_pings_and_housekeeping_get_no_spans_by_default(
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = capture
-    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
-    async with connected(server) as session:
-        mcp_tracing.trace_session(session, tracer_provider=provider)
-        await session.initialize()
+    async with traced(provider) as session:
         await session.send_ping()
         await session.list_tools()
     spans = names(exporter.get_finished_spans())
