@@ -282,9 +282,7 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
     run = lowlevel.run
 
     async def traced_run(*args: Any, **kwargs: Any) -> Any:
-        # mcp 1.x's streamable-HTTP session manager also serves each HTTP session through ``run`` and is
-        # the only caller that passes ``stateless``: those sessions are not the process's session.
-        if "stateless" in kwargs or not is_instrumentation_enabled():
+        if _is_http_session(kwargs) or not is_instrumentation_enabled():
             return await _run_v1(run, tracer, args, kwargs)
         try:
             span = start_session_span(tracer.tracer, tracer.tracer_provider)
@@ -318,10 +316,16 @@ def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
     chain.insert(0, ours)
 
 
+def _is_http_session(run_kwargs: Mapping[str, Any]) -> bool:
+    # mcp 1.x's streamable-HTTP session manager also serves each HTTP session through ``run`` and is the only
+    # caller that passes ``stateless``: those sessions are not the process's (stdio) session.
+    return "stateless" in run_kwargs
+
+
 async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if IS_V2 or len(args) < 2:
         return await run(*args, **kwargs)
-    watcher = _ResponseWatcher(tracer, http="stateless" in kwargs)
+    watcher = _ResponseWatcher(tracer, http=_is_http_session(kwargs))
     read_stream, write_stream, *rest = args
     return await run(_ReadProxy(read_stream, watcher), _WriteProxy(write_stream, watcher), *rest, **kwargs)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from opentelemetry.trace import Span, StatusCode
@@ -200,6 +200,17 @@ def recorded_attributes(span: Span | None) -> dict[str, AttributeValue] | None:
     """The attributes an SDK span holds (ended or not), else ``None`` (a non-recording span has none)."""
     attributes = getattr(span, "attributes", None)
     return dict(attributes) if isinstance(attributes, Mapping) else None  # pyright: ignore[reportUnknownArgumentType]
+
+
+def operation_attributes(
+    span: Span | None, known: Callable[[], dict[str, AttributeValue]], error: str | None
+) -> dict[str, AttributeValue]:
+    """The attributes to measure an operation by: the span's final ones if it recorded, else ``known()`` (what
+    is known without a span), with ``error.type`` when it failed (an unsampled span keeps nothing)."""
+    attributes = recorded_attributes(span) or known()
+    if error is not None:
+        attributes.setdefault(attr.ERROR_TYPE, error)
+    return attributes
 
 
 def record_exception(span: Span, method: str, exc: BaseException, privacy: Privacy = DEFAULT_PRIVACY) -> None:

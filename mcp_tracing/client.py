@@ -99,8 +99,8 @@ class ClientTracer:
     def _limited_baggage(self) -> Context:
         ctx = otel_baggage.clear(otel_context.get_current())
         allowed = self.baggage
-        if isinstance(allowed, bool):
-            return otel_context.get_current() if allowed else ctx
+        if isinstance(allowed, bool):  # False here: ``request`` never limits for True
+            return ctx
         for key, value in otel_baggage.get_all().items():
             if key in allowed:
                 ctx = otel_baggage.set_baggage(key, value, ctx)
@@ -137,12 +137,11 @@ class ClientTracer:
             return result
 
     def _measure(self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome, seconds: float) -> None:
-        if self.metrics is None:
-            return
-        attributes = _spans.recorded_attributes(outcome.span) or self._attributes(method, params)
-        if outcome.error_type is not None:
-            attributes.setdefault(attr.ERROR_TYPE, outcome.error_type)
-        self.metrics.client_operation(seconds, attributes)
+        if self.metrics is not None:
+            attributes = _spans.operation_attributes(
+                outcome.span, lambda: self._attributes(method, params), outcome.error_type
+            )
+            self.metrics.client_operation(seconds, attributes)
 
     async def notify(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
         """Sends one notification inside its CLIENT span, ``_meta`` injected (the SDK does not)."""

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Literal, cast, get_args
 from urllib.parse import urlsplit
 
@@ -260,7 +260,6 @@ class HttpRequestInfo:
     client_address: str | None = None
     client_port: int | None = None
     session_id: str | None = None
-    links: list[Link] = field(default_factory=lambda: [])
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -279,7 +278,10 @@ def request_info(scope: Scope) -> HttpRequestInfo:
     found = scope.get(SCOPE_KEY)
     if isinstance(found, HttpRequestInfo):
         return found
-    headers = _headers(scope)
+    return _read_info(scope, _headers(scope))
+
+
+def _read_info(scope: Scope, headers: Mapping[str, str]) -> HttpRequestInfo:
     client = scope.get("client") or (None, None)
     return HttpRequestInfo(
         header_context=extract_headers(headers),
@@ -364,7 +366,7 @@ class TraceContextMiddleware:
 
     def _start(self, scope: Scope) -> tuple[Span, HttpRequestInfo]:
         headers = _headers(scope)
-        info = request_info({**scope, SCOPE_KEY: None})
+        info = _read_info(scope, headers)
         info.policy = self._policy
         links: list[Link] = []
         if self._policy == "untrusted" and info.header_context is not None:

@@ -159,12 +159,8 @@ class ServerTracer:
             _safely(self._measure, span, attributes, error, time.perf_counter() - started)
 
     def _measure(self, span: Span, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
-        if self.metrics is None:
-            return
-        measured = _spans.recorded_attributes(span) or attributes
-        if error is not None:
-            measured.setdefault(attr.ERROR_TYPE, error)
-        self.metrics.server_operation(seconds, measured)
+        if self.metrics is not None:
+            self.metrics.server_operation(seconds, _spans.operation_attributes(span, lambda: attributes, error))
 
     @contextmanager
     def _attached(self, meta: object, http: HttpRequestInfo | None, http_session: bool) -> Generator[None, None, None]:

@@ -380,34 +380,32 @@ class TraceStore:
         if slower_than_s is not None:
             having.append("max(s.end_ns) - min(s.start_ns) >= ?")
             args.append(int(slower_than_s * 1e9))
+        # The root: the span of the trace whose parent is not in the store (earliest first), over every span of
+        # the trace whatever the filters.
+        root = (
+            "(SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id ORDER BY (r.parent_id IS NOT NULL"
+            " AND r.parent_id IN (SELECT p.span_id FROM spans p WHERE p.trace_id = r.trace_id)), r.start_ns LIMIT 1)"
+        )
         sql = (
             "SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status = 'ERROR'),"
-            " group_concat(DISTINCT s.service) FROM spans s"
+            f" group_concat(DISTINCT s.service), {root} FROM spans s"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
             + " GROUP BY s.trace_id"
             + (" HAVING " + " AND ".join(having) if having else "")
             + " ORDER BY min(s.start_ns) DESC LIMIT ?"
         )
-        rows = self._query(sql, [*args, limit])
-        out: list[TraceSummary] = []
-        for trace_id, start, end, count, errors, services in rows:
-            root = self._query(
-                "SELECT name FROM spans WHERE trace_id = ? ORDER BY (parent_id IS NOT NULL"
-                " AND parent_id IN (SELECT span_id FROM spans WHERE trace_id = ?)), start_ns LIMIT 1",
-                [trace_id, trace_id],
+        return [
+            TraceSummary(
+                trace_id,
+                root_name or "?",
+                tuple(sorted(filter(None, (services or "").split(",")))),
+                start,
+                (end - start) / 1e6,
+                count,
+                errors or 0,
             )
-            out.append(
-                TraceSummary(
-                    trace_id,
-                    root[0][0] if root else "?",
-                    tuple(sorted(filter(None, (services or "").split(",")))),
-                    start,
-                    (end - start) / 1e6,
-                    count,
-                    errors or 0,
-                )
-            )
-        return out
+            for trace_id, start, end, count, errors, services, root_name in self._query(sql, [*args, limit])
+        ]
 
     def resolve(self, prefix: str) -> str:
         """The one trace id starting with ``prefix``; ``StoreError`` if none or several."""
