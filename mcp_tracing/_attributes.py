@@ -39,6 +39,11 @@ TOOL_ARGS_HASH: Final = "mcp_tracing.tool.args_hash"
 TOOL_STATUS: Final = "mcp_tracing.tool.status"
 TOOL_RESULT_SIZE: Final = "mcp_tracing.tool.result_size"
 
+# --- progress: an event on the span of the request it reports on -------------------------------------
+PROGRESS_EVENT: Final = "mcp.progress"
+PROGRESS_VALUE: Final = "mcp_tracing.progress"
+PROGRESS_TOTAL: Final = "mcp_tracing.progress.total"
+
 # --- values -------------------------------------------------------------------------------------------
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
 TRANSPORT_PIPE: Final = "pipe"
@@ -52,6 +57,8 @@ TOOLS_CALL: Final = "tools/call"
 PROMPTS_GET: Final = "prompts/get"
 INITIALIZE: Final = "initialize"
 SERVER_DISCOVER: Final = "server/discover"
+PROGRESS_NOTIFICATION: Final = "notifications/progress"
+CANCELLED_NOTIFICATION: Final = "notifications/cancelled"
 
 # --- span names ------------------------------------------------------------------------------------
 SERVER_SESSION_SPAN: Final = "mcp.server.session"

@@ -17,6 +17,8 @@ nothing for sessions mcp_tracing does not trace.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import importlib
 import importlib.metadata
 import logging
@@ -138,14 +140,21 @@ def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
 
     tracer.peer = peer
     tracer.use_transport(_transport_of(getattr(dispatcher, "_write_stream", None)))
-    send_raw_request = dispatcher.send_raw_request
-    notify = dispatcher.notify
+    _trace_v2_outbound(dispatcher, tracer)
+    if tracer.inbound is not None:
+        _trace_v2_inbound(dispatcher, tracer.inbound)
+
+
+def _trace_v2_outbound(channel: Any, tracer: ClientTracer) -> None:
+    """Wraps a 2.x dispatcher's (or back-channel's) ``send_raw_request``/``notify``: every message it sends."""
+    send_raw_request = channel.send_raw_request
+    notify = channel.notify
 
     async def traced_send_raw_request(
         method: str, params: Mapping[str, Any] | None, opts: Any = None, **kwargs: Any
     ) -> Any:
         async def send(new_params: Mapping[str, Any] | None, span: Span | None) -> Any:
-            return await send_raw_request(method, new_params, opts, **kwargs)
+            return await send_raw_request(method, new_params, _v2_with_progress(opts, tracer, span), **kwargs)
 
         return await tracer.request(method, params, send)
 
@@ -155,12 +164,71 @@ def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
 
         await tracer.notify(method, params, send)
 
-    dispatcher.send_raw_request = traced_send_raw_request
-    dispatcher.notify = traced_notify
+    channel.send_raw_request = traced_send_raw_request
+    channel.notify = traced_notify
+
+
+def _v2_with_progress(opts: object, tracer: ClientTracer, span: Span | None) -> object:
+    options = cast(Mapping[str, Any], opts) if isinstance(opts, Mapping) else None
+    on_progress = options.get("on_progress") if options is not None else None
+    if options is None or on_progress is None or span is None:
+        return cast(object, opts)
+    return {**options, "on_progress": tracer.progress_callback(span, on_progress)}
+
+
+def _meta_of(params: Mapping[str, Any] | None) -> object:
+    return params.get("_meta") if isinstance(params, Mapping) else None
+
+
+def _trace_v2_inbound(dispatcher: Any, tracer: ServerTracer) -> None:
+    """A SERVER span for each request and notification the peer sends on a 2.x dispatcher.
+
+    The session's handlers were bound when the dispatcher started (``__aenter__``), so they are wrapped
+    where the JSON-RPC dispatcher hands each message to them (``_handle_request``, ``_dispatch_notification``).
+    The in-process dispatcher of ``Client(server)`` in its default (2026) mode has no server-to-client
+    requests at all; its notifications reach the client's callbacks without a span.
+    """
+
+    def served(on_request: Callable[..., Any], request_id: object) -> Callable[..., Any]:
+        async def traced_on_request(dctx: Any, method: str, params: Mapping[str, Any] | None) -> Any:
+            with tracer.span(method, params, _meta_of(params), request_id=request_id) as span:
+                result = await on_request(dctx, method, params)
+                tracer.record(span, method, result, params=params)
+                return result
+
+        return traced_on_request
+
+    def notified(on_notify: Callable[..., Any]) -> Callable[..., Any]:
+        async def traced_on_notify(dctx: Any, method: str, params: Mapping[str, Any] | None) -> Any:
+            with tracer.span(method, None, _meta_of(params)):
+                return await on_notify(dctx, method, params)
+
+        return traced_on_notify
+
+    if not (hasattr(dispatcher, "_handle_request") and hasattr(dispatcher, "_dispatch_notification")):
+        return
+    handle_request = dispatcher._handle_request
+    dispatch_notification = dispatcher._dispatch_notification
+
+    async def traced_handle_request(req: Any, dctx: Any, scope: Any, on_request: Any, *args: Any, **kw: Any) -> Any:
+        return await handle_request(req, dctx, scope, served(on_request, getattr(req, "id", None)), *args, **kw)
+
+    def traced_dispatch_notification(msg: Any, metadata: Any, on_notify: Any, *args: Any, **kw: Any) -> Any:
+        return dispatch_notification(msg, metadata, notified(on_notify), *args, **kw)
+
+    dispatcher._handle_request = traced_handle_request
+    dispatcher._dispatch_notification = traced_dispatch_notification
 
 
 def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
     tracer.use_transport(_transport_of(session._write_stream, session._read_stream))
+    _trace_v1_outbound(session, tracer)
+    if tracer.inbound is not None:
+        _trace_v1_inbound(session, tracer.inbound)
+
+
+def _trace_v1_outbound(session: Any, tracer: ClientTracer) -> None:
+    """Wraps a 1.x session's ``send_request``/``send_notification`` (client or server session alike)."""
     send_request = session.send_request
     send_notification = session.send_notification
 
@@ -178,7 +246,8 @@ def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
                 request_id = getattr(session, "_request_id", None)
                 if isinstance(request_id, int):
                     span.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
-            return await send_request(outgoing, result_type, *args, **kwargs)
+            call_args, call_kwargs = _v1_with_progress(args, kwargs, tracer, span)
+            return await send_request(outgoing, result_type, *call_args, **call_kwargs)
 
         return await tracer.request(str(data.get("method")), data.get("params"), send)
 
@@ -197,6 +266,69 @@ def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
 
     session.send_request = traced_send_request
     session.send_notification = traced_send_notification
+
+
+def _v1_with_progress(
+    args: tuple[Any, ...], kwargs: dict[str, Any], tracer: ClientTracer, span: Span | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    # send_request(request, result_type, request_read_timeout_seconds, metadata, progress_callback)
+    if "progress_callback" in kwargs:
+        return args, {**kwargs, "progress_callback": tracer.progress_callback(span, kwargs["progress_callback"])}
+    if len(args) > 2:
+        return (*args[:2], tracer.progress_callback(span, args[2]), *args[3:]), kwargs
+    return args, kwargs
+
+
+def _trace_v1_inbound(session: Any, tracer: ServerTracer) -> None:
+    """A SERVER span for each request and notification a 1.x client session receives from its server."""
+    received_request = session._received_request
+    received_notification = session._received_notification
+
+    async def traced_received_request(responder: Any, *args: Any, **kwargs: Any) -> Any:
+        request = responder.request.root
+        method: str = request.method
+        params = _v1_params(request)
+        with tracer.span(method, params, responder.request_meta, request_id=responder.request_id) as span:
+            _record_v1_responses(tracer, responder, span, method, params)
+            return await received_request(responder, *args, **kwargs)
+
+    async def traced_received_notification(notification: Any, *args: Any, **kwargs: Any) -> Any:
+        root = getattr(notification, "root", None)
+        method = getattr(root, "method", None)
+        if not isinstance(method, str):
+            return await received_notification(notification, *args, **kwargs)
+        with tracer.span(method, None, getattr(getattr(root, "params", None), "meta", None)):
+            return await received_notification(notification, *args, **kwargs)
+
+    session._received_request = traced_received_request
+    session._received_notification = traced_received_notification
+
+
+def _record_v1_responses(
+    tracer: ServerTracer, responder: Any, span: Span | None, method: str, params: Mapping[str, Any] | None
+) -> None:
+    """Records on ``span`` what a 1.x ``RequestResponder`` answers: its result, or its error."""
+    if span is None:
+        return
+    error_data: type[Any] = _sdk("mcp.types").ErrorData
+    respond = responder.respond
+    cancel = responder.cancel
+
+    async def traced_respond(response: Any) -> None:
+        if isinstance(response, error_data):
+            tracer.record(span, method, error_code=response.code, error_message=response.message)
+        else:
+            tracer.record(span, method, response, params=params)
+        await respond(response)
+
+    async def traced_cancel() -> None:
+        # The peer's notifications/cancelled: the SDK cancels the handler, which then returns normally to
+        # us, and answers for it. Recorded as mcp 2.x records it (the handler's CancelledError).
+        tracer.record_exception(span, method, asyncio.CancelledError())
+        await cancel()
+
+    responder.respond = traced_respond
+    responder.cancel = traced_cancel
 
 
 def _with_params(message: Any, data: dict[str, Any], params: Mapping[str, Any] | None) -> Any:
@@ -256,6 +388,10 @@ def install_server(server: object, tracer: ServerTracer) -> None:
         return
     name = getattr(lowlevel, "name", None)
     tracer.server_name = name if isinstance(name, str) else None
+    if tracer.outbound is not None:  # the server of every session, whichever side sends
+        tracer.outbound = dataclasses.replace(
+            tracer.outbound, server_name=tracer.server_name, _explicit_server_name=True
+        )
     _wrap_run(lowlevel, tracer)
     if IS_V2:
         _install_v2_server(lowlevel, tracer)
@@ -287,6 +423,8 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
         try:
             span = start_session_span(tracer.tracer, tracer.tracer_provider)
             tracer.session_spans.append(span)
+            if tracer.outbound is not None:
+                tracer.outbound.use_transport(TransportInfo(attr.TRANSPORT_PIPE))
         except Exception:
             _logger.exception("mcp_tracing could not open the session span")
             return await _run_v1(run, tracer, args, kwargs)
@@ -307,6 +445,10 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
 def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
     sdk_middleware: type[Any] = _sdk("mcp.server._otel").OpenTelemetryMiddleware
 
+    outbound = tracer.outbound
+    if outbound is not None:
+        install_sdk_client_span_gate()
+        tracer.on_message = lambda ctx: _trace_v2_server_outbound(ctx, outbound)
     ours = TracingServerMiddleware(tracer)
     chain: list[Any] = lowlevel.middleware
     for index, middleware in enumerate(chain):
@@ -314,6 +456,32 @@ def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
             chain[index] = ours  # same position, outermost: never a second SERVER span
             return
     chain.insert(0, ours)
+
+
+_OUTBOUND = "_mcp_tracing_outbound_"
+
+
+def _trace_v2_server_outbound(ctx: Any, tracer: ClientTracer) -> None:
+    """Traces what a 2.x server sends its client on the connection this message came in on (once each).
+
+    A JSON-RPC connection has one dispatcher behind both the request-scoped back-channel and the
+    connection's own ``outbound``; the in-process dispatcher gives each request a back-channel of its own.
+    """
+    session = ctx.session
+    channel = getattr(session, "_request_outbound", None)
+    target = getattr(channel, "_dispatcher", None) or channel
+    if target is None or getattr(target, _OUTBOUND, None) is not None:
+        return
+    http = http_info(ctx.request) is not None
+    connection = _connection_tracer(tracer, lambda: (None, session.protocol_version), http=http)
+    _trace_v2_outbound(target, connection)
+    setattr(target, _OUTBOUND, connection)
+
+
+def _connection_tracer(tracer: ClientTracer, peer: Callable[[], tuple[object, object]], *, http: bool) -> ClientTracer:
+    """The server's outbound tracer for one connection: its protocol version and transport."""
+    transport = TransportInfo(attr.TRANSPORT_TCP) if http else tracer.transport
+    return dataclasses.replace(tracer, peer=peer, transport=transport)
 
 
 def _is_http_session(run_kwargs: Mapping[str, Any]) -> bool:
@@ -333,11 +501,11 @@ async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any
 def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
     # mcp 1.x only: imported by name so that type checking against mcp 2.x does not trip on it.
     request_responder: type[Any] = _sdk("mcp.shared.session").RequestResponder
-    error_data: type[Any] = _sdk("mcp.types").ErrorData
 
     handle_message = lowlevel._handle_message
 
     async def traced_handle_message(message: Any, session: Any, *args: Any, **kwargs: Any) -> Any:
+        _trace_v1_server_outbound(session, tracer.outbound)
         if isinstance(message, request_responder):
             request = message.request.root
             watcher = _watcher_of(session)
@@ -354,17 +522,7 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
                 http=http_info(getattr(message.message_metadata, "request_context", None)),
                 http_session=watcher is not None and watcher.http,
             ) as span:
-                if span is not None:
-                    respond = message.respond
-
-                    async def traced_respond(response: Any) -> None:
-                        if isinstance(response, error_data):
-                            tracer.record(span, method, error_code=response.code, error_message=response.message)
-                        else:
-                            tracer.record(span, method, response, params=params)
-                        await respond(response)
-
-                    message.respond = traced_respond  # type: ignore[method-assign]
+                _record_v1_responses(tracer, message, span, method, params)
                 return await handle_message(message, session, *args, **kwargs)
         root = getattr(message, "root", None)
         notification_method = getattr(root, "method", None)
@@ -380,6 +538,19 @@ def _install_v1_server(lowlevel: Any, tracer: ServerTracer) -> None:
             return await handle_message(message, session, *args, **kwargs)
 
     lowlevel._handle_message = traced_handle_message
+
+
+def _trace_v1_server_outbound(session: Any, tracer: ClientTracer | None) -> None:
+    if tracer is None or session is None or getattr(session, _OUTBOUND, None) is not None:
+        return
+    try:
+        watcher = _watcher_of(session)
+        http = watcher is not None and watcher.http
+        connection = _connection_tracer(tracer, lambda: (None, _v1_protocol_version(session)), http=http)
+        _trace_v1_outbound(session, connection)
+        setattr(session, _OUTBOUND, connection)
+    except Exception:
+        _logger.exception("mcp_tracing could not trace what this server sends its client")
 
 
 def _watcher_of(session: Any) -> _ResponseWatcher | None:

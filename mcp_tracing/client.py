@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
@@ -43,6 +43,9 @@ from .metrics import McpMetrics
 from .privacy import Privacy
 from .propagation import inject_meta
 from .sampling import MethodFilter
+
+if TYPE_CHECKING:
+    from .server import ServerTracer
 
 __all__ = ["trace_session"]
 
@@ -66,6 +69,7 @@ class _Outcome:
 
 
 SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
+ProgressFn = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 
 
 @dataclass
@@ -82,6 +86,8 @@ class ClientTracer:
     metrics: McpMetrics | None = None
     peer: Callable[[], tuple[object, object]] | None = None
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
+    inbound: ServerTracer | None = None
+    """Spans for what the peer sends this side: server-to-client requests and notifications."""
     _explicit_server_name: bool = field(default=False, repr=False)
 
     async def request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
@@ -147,6 +153,22 @@ class ClientTracer:
         """Sends one notification inside its CLIENT span, ``_meta`` injected (the SDK does not)."""
         return await self.request(method, params, send)
 
+    def progress_callback(self, span: Span | None, callback: ProgressFn | None) -> ProgressFn | None:
+        """``callback``, also recording each progress report as an ``mcp.progress`` event on ``span``.
+
+        The request a ``notifications/progress`` reports on is the one whose span shows it, in order,
+        with the value and total (the message is free text, so it is not recorded).
+        """
+        if span is None or callback is None:
+            return callback
+        report = callback
+
+        async def on_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+            self._safely(_record_progress, span, progress, total)
+            await report(progress, total, message)
+
+        return on_progress
+
     @contextmanager
     def _span(self, method: str, params: Mapping[str, Any] | None) -> Generator[Span | None, None, None]:
         try:
@@ -193,6 +215,14 @@ class ClientTracer:
                 attributes[attr.SERVER_PORT] = info.server_port
             if info.session_id and _spans.has_sessions(self.protocol_version):
                 attributes[attr.MCP_SESSION_ID] = info.session_id
+        return attributes
+
+    def connection_attributes(self) -> dict[str, AttributeValue]:
+        """What this side knows of the connection (transport, protocol version, server name, address), for
+        the spans of messages its peer sends on it."""
+        self._ask_peer()
+        attributes = self._attributes("", None)
+        del attributes[attr.MCP_METHOD_NAME]
         return attributes
 
     def _inject(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -253,6 +283,15 @@ class ClientTracer:
             _logger.exception("mcp_tracing could not record a span outcome")
 
 
+def _record_progress(span: Span, progress: float, total: float | None) -> None:
+    if not span.is_recording():  # a report that arrives after its request ended
+        return
+    attributes: dict[str, AttributeValue] = {attr.PROGRESS_VALUE: float(progress)}
+    if total is not None:
+        attributes[attr.PROGRESS_TOTAL] = float(total)
+    span.add_event(attr.PROGRESS_EVENT, attributes)
+
+
 _T = TypeVar("_T")
 
 
@@ -272,6 +311,12 @@ def trace_session(
     Each message gets exactly one CLIENT span named ``{mcp.method.name} {target}`` (target: the tool or
     prompt name), and that span's context travels in ``params._meta`` (SEP-414) through the globally
     configured propagators. On mcp 2.x the SDK's own ``MCP send ...`` span is replaced, not nested.
+
+    The other direction too: each request the server sends this client (``sampling/createMessage``,
+    ``elicitation/create``, ``roots/list``) and each notification it sends gets a SERVER span, parented
+    to the context in its ``_meta``, so the callback that answers it (an LLM call, say) nests under the
+    server's ``tools/call`` span. Progress reports become ``mcp.progress`` events on the span of the
+    request they report on.
 
     Args:
         session: an mcp 1.x ``ClientSession``, or an mcp 2.x ``ClientSession`` or ``Client`` (before or
@@ -296,16 +341,28 @@ def trace_session(
         TypeError: ``session`` is not a client session this version of mcp_tracing knows.
     """
     from . import _compat
+    from .server import ServerTracer
 
     tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+    method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
+    privacy = privacy or Privacy.from_env()
+    metrics = McpMetrics(meter_provider)
     client_tracer = ClientTracer(
         tracer,
         server_name=server_name,
-        filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
-        privacy=privacy or Privacy.from_env(),
+        filter=method_filter,
+        privacy=privacy,
         baggage=baggage if isinstance(baggage, bool) else frozenset(baggage),
-        metrics=McpMetrics(meter_provider),
+        metrics=metrics,
         _explicit_server_name=server_name is not None,
+    )
+    client_tracer.inbound = ServerTracer(
+        tracer,
+        tracer_provider,
+        filter=method_filter,
+        privacy=privacy,
+        metrics=metrics,
+        connection=client_tracer.connection_attributes,
     )
     _compat.install_client(session, client_tracer)
     return session

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,10 +38,12 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
 from ._version import __version__
+from .client import ClientTracer
 from .http import HttpRequestInfo, Policy, check_policy, request_info
 from .metrics import McpMetrics
 from .privacy import Privacy
@@ -65,6 +67,13 @@ class ServerTracer:
     privacy: Privacy = field(default_factory=Privacy)
     metrics: McpMetrics | None = None
     session_spans: list[Span] = field(default_factory=lambda: [])
+    outbound: ClientTracer | None = None
+    """Spans for what this side sends its peer: server-to-client requests and notifications."""
+    connection: Callable[[], Mapping[str, AttributeValue]] | None = None
+    """What is known of the connection beyond the message (a client's tracer of what its server sends)."""
+    on_message: Callable[[Any], None] | None = None
+    """Called by ``TracingServerMiddleware`` with each message's context, before its span opens (``_compat``
+    uses it to reach the connection's outbound channel)."""
 
     def placement(
         self, meta: object, http: HttpRequestInfo | None = None, *, http_session: bool = False
@@ -131,6 +140,8 @@ class ServerTracer:
             )
             if http is not None:
                 _http_attributes(attributes, http, protocol_version)
+            if self.connection is not None:
+                attributes = {**self.connection(), **attributes}
             span = self.tracer.start_span(
                 _spans.span_name(method, params),
                 context=parent,
@@ -195,6 +206,12 @@ class ServerTracer:
             _safely(_spans.record_result, span, method, result, self.privacy, _spans.target_of(method, params))
 
 
+    def record_exception(self, span: Span | None, method: str, exc: BaseException) -> None:
+        """Marks a message's span as ended by ``exc`` (raised or not)."""
+        if span is not None:
+            _safely(_spans.record_exception, span, method, exc, self.privacy)
+
+
 def _span_of(ctx: Context | None) -> SpanContext | None:
     return None if ctx is None else trace.get_current_span(ctx).get_span_context()
 
@@ -235,6 +252,8 @@ class TracingServerMiddleware:
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
         method: str = ctx.method
+        if self._tracer.on_message is not None:
+            _safely(self._tracer.on_message, ctx)
         with self._tracer.span(
             method,
             ctx.params,
@@ -263,7 +282,11 @@ def instrument_server(
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> _S:
-    """Traces every message a server receives, and returns the same server.
+    """Traces every message a server receives and every request it sends, and returns the same server.
+
+    Requests the server sends its client from a handler (``sampling/createMessage``, ``elicitation/create``,
+    ``roots/list``) and notifications (progress, logging) get a CLIENT span under the handler's span, and
+    carry its context in ``_meta``: the client's answer nests under this server's ``tools/call``.
 
     Args:
         server: a low-level ``mcp.server.lowlevel.Server`` (mcp 1.x or 2.x), an mcp 1.x ``FastMCP`` or an
@@ -288,13 +311,18 @@ def instrument_server(
     """
     from . import _compat
 
+    otel_tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+    method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
+    privacy = privacy or Privacy.from_env()
+    metrics = McpMetrics(meter_provider)
     tracer = ServerTracer(
-        trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider),
+        otel_tracer,
         tracer_provider,
         policy=check_policy(policy),
-        filter=MethodFilter.resolve(exclude_methods, drop_list_calls),
-        privacy=privacy or Privacy.from_env(),
-        metrics=McpMetrics(meter_provider),
+        filter=method_filter,
+        privacy=privacy,
+        metrics=metrics,
+        outbound=ClientTracer(otel_tracer, filter=method_filter, privacy=privacy, metrics=metrics),
     )
     _compat.install_server(server, tracer)
     return server

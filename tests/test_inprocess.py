@@ -70,24 +70,27 @@ def lowlevel(server: Any) -> Any:
 
 
 @asynccontextmanager
-async def connected(server: Any) -> AsyncIterator[ClientSession]:
+async def connected(server: Any, **session_options: Any) -> AsyncIterator[ClientSession]:
     """A ClientSession talking to ``server.run`` over memory streams (the same JSON-RPC path as stdio)."""
     inner = lowlevel(server)
     client_write, server_read = anyio.create_memory_object_stream[Any](16)
     server_write, client_read = anyio.create_memory_object_stream[Any](16)
     async with anyio.create_task_group() as tg:
         tg.start_soon(inner.run, server_read, server_write, inner.create_initialization_options())
-        async with ClientSession(client_read, client_write) as session:
+        async with ClientSession(client_read, client_write, **session_options) as session:
             with anyio.fail_after(10):
                 yield session
         tg.cancel_scope.cancel()
 
 
 @asynccontextmanager
-async def traced(provider: TracerProvider, **server_options: Any) -> AsyncIterator[ClientSession]:
-    """An instrumented in-process server and an initialized traced session on it, both on ``provider``."""
-    server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider, **server_options)
-    async with connected(server) as session:
+async def traced(
+    provider: TracerProvider, server: Any = None, session_options: dict[str, Any] | None = None, **server_options: Any
+) -> AsyncIterator[ClientSession]:
+    """An instrumented in-process server (``make_server()`` by default) and an initialized traced session on
+    it, both on ``provider``."""
+    server = mcp_tracing.instrument_server(server or make_server(), tracer_provider=provider, **server_options)
+    async with connected(server, **(session_options or {})) as session:
         mcp_tracing.trace_session(session, tracer_provider=provider)
         await session.initialize()
         yield session

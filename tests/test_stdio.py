@@ -42,6 +42,7 @@ async def run_calls(
     traced_client: bool = True,
     traced_spawn: bool = True,
     calls_in_span: bool = True,
+    session_options: dict[str, Any] | None = None,
 ) -> tuple[SpanRecord, list[Any]]:
     """Spawns the server inside span ``agent.root``, makes the calls, returns the root and the outcomes.
 
@@ -56,7 +57,7 @@ async def run_calls(
         async with AsyncExitStack() as stack:
             transport = mcp_tracing.stdio_client(params) if traced_spawn else sdk_stdio_client(params)
             read, write = await stack.enter_async_context(transport)
-            session = await stack.enter_async_context(ClientSession(read, write))
+            session = await stack.enter_async_context(ClientSession(read, write, **(session_options or {})))
             if not calls_in_span:
                 otel_context.detach(token)
                 token = None
@@ -81,12 +82,16 @@ async def run_calls(
 
 
 def assert_one_client_and_one_server_span_per_request(spans: list[SpanRecord]) -> None:
-    """No duplicates: every request id has exactly one CLIENT and one SERVER span (SDK 2.x spans replaced)."""
+    """No duplicates: every request has exactly one CLIENT and one SERVER span (SDK 2.x spans replaced).
+
+    A request is its method and id: each side numbers the requests it sends from its own counter.
+    """
     assert not [s.name for s in spans if s.name.startswith("MCP send")]
-    ids: dict[tuple[str, str], int] = {}
+    ids: dict[tuple[tuple[str, str], str], int] = {}
     for s in spans:
         if attr.JSONRPC_REQUEST_ID in s.attributes:
-            key = (str(s.attributes[attr.JSONRPC_REQUEST_ID]), s.kind)
+            request = (str(s.attributes[attr.MCP_METHOD_NAME]), str(s.attributes[attr.JSONRPC_REQUEST_ID]))
+            key = (request, s.kind)
             ids[key] = ids.get(key, 0) + 1
     request_ids = {rid for rid, _ in ids}
     assert request_ids, "no request spans at all"
