@@ -65,4 +65,9 @@ SERVER_SESSION_SPAN: Final = "mcp.server.session"
 """The stdio child's process-level span: child of the spawner's ``TRACEPARENT``, parent of every server
 span whose message carried no ``_meta`` context."""
 
+CLIENT_SESSION_SPAN: Final = "mcp.client.session"
+"""Opened only by ``McpInstrumentor``, around a client transport entered with no span current: with no
+tracing code in the application, it is what ties one session's messages (and the server it spawned) into
+one trace."""
+
 INSTRUMENTATION_NAME: Final = "mcp_tracing"

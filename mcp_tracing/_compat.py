@@ -22,6 +22,7 @@ import dataclasses
 import importlib
 import importlib.metadata
 import logging
+import sys
 import time
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
@@ -29,10 +30,10 @@ from time import time_ns
 from typing import Any, cast
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import _attributes as attr
+from ._switch import ALWAYS_ON
 from ._transport import TransportInfo
 from .client import ACTIVE_CLIENT_SPAN, ClientTracer
 from .server import ServerTracer, TracingServerMiddleware, http_info
@@ -72,6 +73,16 @@ def _transport_of(*streams: object) -> TransportInfo | None:
     return None
 
 
+ORIGINALS: dict[tuple[str, str], Any] = {}
+"""SDK functions ``McpInstrumentor`` replaced by mcp_tracing's drop-ins, by ``(module, name)``."""
+
+
+def sdk_original(module: str, name: str) -> Any:
+    """The SDK's own ``module.name``, even while the instrumentor has put a drop-in in its place."""
+    found = ORIGINALS.get((module, name))
+    return found if found is not None else getattr(importlib.import_module(module), name)
+
+
 def _sdk(module: str) -> Any:
     # Modules that exist in one SDK line only, imported by name so that the type checker, which sees
     # one installed SDK, does not trip on the other line's code paths.
@@ -79,10 +90,17 @@ def _sdk(module: str) -> Any:
 
 
 def _marked(obj: object) -> bool:
-    if getattr(obj, _MARK, None) is not None:
-        _logger.warning("mcp_tracing: %r is already traced; leaving it as it is", type(obj).__name__)
-        return True
-    return False
+    tracer = getattr(obj, _MARK, None)
+    if tracer is None:
+        return False
+    # Tracing by hand what the instrumentor already traces is expected (same app, both ways): no warning.
+    automatic = getattr(tracer, "switch", ALWAYS_ON) is not ALWAYS_ON
+    _logger.log(
+        logging.DEBUG if automatic else logging.WARNING,
+        "mcp_tracing: %r is already traced; leaving it as it is",
+        type(obj).__name__,
+    )
+    return True
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -96,6 +114,7 @@ def install_client(session: object, tracer: ClientTracer) -> None:
     """Makes ``tracer`` see every outbound message of ``session`` (see ``trace_session``)."""
     if _marked(session):
         return
+    quiet_fastmcp()
     if IS_V2:
         Client = _sdk("mcp.client.client").Client
         ClientSession = _sdk("mcp.client.session").ClientSession
@@ -386,6 +405,7 @@ def install_server(server: object, tracer: ServerTracer) -> None:
     lowlevel = _lowlevel_server(server)
     if _marked(lowlevel):
         return
+    quiet_fastmcp()
     name = getattr(lowlevel, "name", None)
     tracer.server_name = name if isinstance(name, str) else None
     if tracer.outbound is not None:  # the server of every session, whichever side sends
@@ -400,15 +420,57 @@ def install_server(server: object, tracer: ServerTracer) -> None:
     setattr(lowlevel, _MARK, tracer)
 
 
+_fastmcp_quieted = False
+
+
+def quiet_fastmcp() -> None:
+    """Switches fastmcp's own telemetry off when fastmcp is in use, unless the application chose its mode.
+
+    fastmcp (3/4) opens a CLIENT and a SERVER span of its own per request: beside mcp_tracing's, every
+    request would have two of each. Its ``off`` mode also leaves ``_meta`` alone, so mcp_tracing alone
+    injects and extracts (``propagation_only`` would re-attach the caller's context inside the server span,
+    taking the tool's spans out from under it). A mode set explicitly (``FASTMCP_TELEMETRY_MODE``,
+    ``fastmcp.settings.telemetry_mode``) is left as it is, with a warning when it doubles the spans.
+    """
+    global _fastmcp_quieted
+    settings = getattr(sys.modules.get("fastmcp"), "settings", None)
+    if settings is None or getattr(settings, "telemetry_mode", None) != "native":
+        return
+    if "telemetry_mode" in getattr(settings, "model_fields_set", ()):
+        if not _fastmcp_quieted:
+            _logger.warning(
+                "mcp_tracing: fastmcp's own telemetry is on (telemetry_mode='native' was set): each MCP request "
+                "gets its spans and mcp_tracing's; set FASTMCP_TELEMETRY_MODE=off to keep one of each"
+            )
+            _fastmcp_quieted = True
+        return
+    try:
+        settings.telemetry_mode = "off"
+        _fastmcp_quieted = True
+        _logger.info("mcp_tracing switched fastmcp's own telemetry off (FASTMCP_TELEMETRY_MODE=off)")
+    except Exception:
+        _logger.exception("mcp_tracing could not switch fastmcp's own telemetry off")
+
+
+def restore_fastmcp() -> None:
+    """Undoes ``quiet_fastmcp`` (``McpInstrumentor().uninstrument()``)."""
+    global _fastmcp_quieted
+    settings = getattr(sys.modules.get("fastmcp"), "settings", None)
+    if _fastmcp_quieted and settings is not None and getattr(settings, "telemetry_mode", None) == "off":
+        settings.telemetry_mode = "native"
+    _fastmcp_quieted = False
+
+
 def _lowlevel_server(server: object) -> Any:
     from mcp.server.lowlevel import Server
 
     if isinstance(server, Server):
         return cast(Any, server)
-    # MCPServer (2.x) and FastMCP (1.x) keep the low-level server in a private attribute.
-    inner = getattr(server, "_lowlevel_server" if IS_V2 else "_mcp_server", None)
-    if isinstance(inner, Server):
-        return cast(Any, inner)
+    # MCPServer (2.x), FastMCP (1.x) and fastmcp's FastMCP keep the low-level server in a private attribute.
+    for name in ("_lowlevel_server", "_mcp_server"):
+        inner = getattr(server, name, None)
+        if isinstance(inner, Server):
+            return cast(Any, inner)
     raise TypeError(f"instrument_server() takes an MCP Server, FastMCP or MCPServer, not {type(server).__name__}")
 
 
@@ -418,7 +480,7 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
     run = lowlevel.run
 
     async def traced_run(*args: Any, **kwargs: Any) -> Any:
-        if _is_http_session(kwargs) or not is_instrumentation_enabled():
+        if _is_http_session(kwargs) or not tracer.switch.active():
             return await _run_v1(run, tracer, args, kwargs)
         try:
             span = start_session_span(tracer.tracer, tracer.tracer_provider)
@@ -449,13 +511,12 @@ def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
     if outbound is not None:
         install_sdk_client_span_gate()
         tracer.on_message = lambda ctx: _trace_v2_server_outbound(ctx, outbound)
-    ours = TracingServerMiddleware(tracer)
     chain: list[Any] = lowlevel.middleware
     for index, middleware in enumerate(chain):
         if isinstance(middleware, sdk_middleware):
-            chain[index] = ours  # same position, outermost: never a second SERVER span
+            chain[index] = TracingServerMiddleware(tracer, middleware)  # same place: never a second SERVER span
             return
-    chain.insert(0, ours)
+    chain.insert(0, TracingServerMiddleware(tracer))
 
 
 _OUTBOUND = "_mcp_tracing_outbound_"

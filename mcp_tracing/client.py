@@ -29,13 +29,13 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
+from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
 from ._version import __version__
 from .agent import claim_tool_span
@@ -88,11 +88,12 @@ class ClientTracer:
     """Where the SDK keeps what it learnt of the server, ``(server name, protocol version)``, if it does."""
     inbound: ServerTracer | None = None
     """Spans for what the peer sends this side: server-to-client requests and notifications."""
+    switch: Switch = field(default=ALWAYS_ON)
     _explicit_server_name: bool = field(default=False, repr=False)
 
     async def request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
         """Sends one request inside its CLIENT span; ``send`` gets the params with ``_meta`` injected."""
-        if not is_instrumentation_enabled():
+        if not self.switch.active():
             return await send(params, None)
         if self.baggage is not True:  # this server gets only the baggage entries it may see
             token = otel_context.attach(self._limited_baggage())
@@ -295,6 +296,46 @@ def _record_progress(span: Span, progress: float, total: float | None) -> None:
 _T = TypeVar("_T")
 
 
+def build_client_tracer(
+    *,
+    server_name: str | None = None,
+    exclude_methods: Iterable[str] | None = None,
+    drop_list_calls: bool | None = None,
+    privacy: Privacy | None = None,
+    baggage: bool | Iterable[str] = True,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    switch: Switch = ALWAYS_ON,
+) -> ClientTracer:
+    """The tracer of one client session, both directions (see ``trace_session`` for the arguments)."""
+    from .server import ServerTracer
+
+    tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+    method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
+    privacy = privacy or Privacy.from_env()
+    metrics = McpMetrics(meter_provider)
+    client_tracer = ClientTracer(
+        tracer,
+        server_name=server_name,
+        filter=method_filter,
+        privacy=privacy,
+        baggage=baggage if isinstance(baggage, bool) else frozenset(baggage),
+        metrics=metrics,
+        switch=switch,
+        _explicit_server_name=server_name is not None,
+    )
+    client_tracer.inbound = ServerTracer(
+        tracer,
+        tracer_provider,
+        filter=method_filter,
+        privacy=privacy,
+        metrics=metrics,
+        switch=switch,
+        connection=client_tracer.connection_attributes,
+    )
+    return client_tracer
+
+
 def trace_session(
     session: _T,
     *,
@@ -341,28 +382,15 @@ def trace_session(
         TypeError: ``session`` is not a client session this version of mcp_tracing knows.
     """
     from . import _compat
-    from .server import ServerTracer
 
-    tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
-    method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
-    privacy = privacy or Privacy.from_env()
-    metrics = McpMetrics(meter_provider)
-    client_tracer = ClientTracer(
-        tracer,
+    client_tracer = build_client_tracer(
         server_name=server_name,
-        filter=method_filter,
+        exclude_methods=exclude_methods,
+        drop_list_calls=drop_list_calls,
         privacy=privacy,
-        baggage=baggage if isinstance(baggage, bool) else frozenset(baggage),
-        metrics=metrics,
-        _explicit_server_name=server_name is not None,
-    )
-    client_tracer.inbound = ServerTracer(
-        tracer,
-        tracer_provider,
-        filter=method_filter,
-        privacy=privacy,
-        metrics=metrics,
-        connection=client_tracer.connection_attributes,
+        baggage=baggage,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
     )
     _compat.install_client(session, client_tracer)
     return session

@@ -42,6 +42,7 @@ from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
 
 from . import _attributes as attr
+from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
 from ._version import __version__
 from .propagation import extract_headers, extract_meta, inject_headers
@@ -86,14 +87,17 @@ def check_policy(policy: str) -> Policy:
 class _TracingTransport:
     """Wraps an httpx/httpx2 async transport: context attached and injected for each HTTP request."""
 
-    def __init__(self, inner: Any, state: TransportInfo, *, read_body: bool, session_context: Context) -> None:
+    def __init__(
+        self, inner: Any, state: TransportInfo, *, read_body: bool, session_context: Context, switch: Switch
+    ) -> None:
         self._inner = inner
         self._state = state
         self._read_body = read_body
         self._session_context = session_context
+        self._switch = switch
 
     async def handle_async_request(self, request: Any) -> Any:
-        if not is_http_instrumentation_enabled():
+        if not self._switch.http_active():
             return await self._inner.handle_async_request(request)
         token = None
         try:
@@ -158,6 +162,7 @@ def instrument_http_client(
     http_spans: bool = False,
     tracer_provider: TracerProvider | None = None,
     _state: TransportInfo | None = None,
+    _switch: Switch = ALWAYS_ON,
 ) -> Any:
     """Makes an ``httpx2.AsyncClient`` (mcp 2.x) or ``httpx.AsyncClient`` (mcp 1.x) carry MCP trace context.
 
@@ -183,11 +188,15 @@ def instrument_http_client(
         instrumentor.instrument_client(client, tracer_provider=tracer_provider)
     state = _state or TransportInfo(attr.TRANSPORT_TCP)
     session = otel_context.get_current()
-    client._transport = _TracingTransport(client._transport, state, read_body=not IS_V2, session_context=session)
+
+    def wrap(transport: Any) -> _TracingTransport:
+        return _TracingTransport(transport, state, read_body=not IS_V2, session_context=session, switch=_switch)
+
+    client._transport = wrap(client._transport)
     mounts: dict[Any, Any] = client._mounts
     for pattern, transport in list(mounts.items()):
         if transport is not None:
-            mounts[pattern] = _TracingTransport(transport, state, read_body=not IS_V2, session_context=session)
+            mounts[pattern] = wrap(transport)
     client._mcp_tracing_http = state
     return client
 
@@ -200,6 +209,7 @@ async def streamable_http_client(
     server_name: str | None = None,
     http_spans: bool = False,
     tracer_provider: TracerProvider | None = None,
+    _switch: Switch = ALWAYS_ON,
     **kwargs: Any,
 ) -> AsyncGenerator[Any, None]:
     """Drop-in for the SDK's ``streamable_http_client``: the same streams, trace context in every header.
@@ -219,18 +229,19 @@ async def streamable_http_client(
         Sessions built on these streams and passed to ``trace_session`` record ``server.address``,
         ``server.port``, ``network.transport=tcp`` and ``mcp.session.id``.
     """
-    from mcp.client.streamable_http import streamable_http_client as sdk_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
-
-    from ._compat import registered_transport
+    from ._compat import registered_transport, sdk_original
     from .metrics import measured_session
 
+    sdk_client = sdk_original("mcp.client.streamable_http", "streamable_http_client")
+    create_mcp_http_client = sdk_original("mcp.shared._httpx_utils", "create_mcp_http_client")
     split = urlsplit(url)
     port = split.port or (443 if split.scheme == "https" else 80)
     state = TransportInfo(attr.TRANSPORT_TCP, split.hostname, port, server_name=server_name)
     owned = http_client is None
     client = create_mcp_http_client() if owned else http_client
-    instrument_http_client(client, http_spans=http_spans, tracer_provider=tracer_provider, _state=state)
+    instrument_http_client(
+        client, http_spans=http_spans, tracer_provider=tracer_provider, _state=state, _switch=_switch
+    )
     try:
         with measured_session(state):
             async with sdk_client(url, http_client=client, **kwargs) as streams:

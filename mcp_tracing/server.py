@@ -35,13 +35,13 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
+from ._switch import ALWAYS_ON, Switch
 from ._version import __version__
 from .client import ClientTracer
 from .http import HttpRequestInfo, Policy, check_policy, request_info
@@ -71,6 +71,7 @@ class ServerTracer:
     """Spans for what this side sends its peer: server-to-client requests and notifications."""
     connection: Callable[[], Mapping[str, AttributeValue]] | None = None
     """What is known of the connection beyond the message (a client's tracer of what its server sends)."""
+    switch: Switch = field(default=ALWAYS_ON)
     on_message: Callable[[Any], None] | None = None
     """Called by ``TracingServerMiddleware`` with each message's context, before its span opens (``_compat``
     uses it to reach the connection's outbound channel)."""
@@ -120,7 +121,7 @@ class ServerTracer:
         start_time: int | None = None,
     ) -> Generator[Span | None, None, None]:
         """Opens the SERVER span of one message and makes it current; yields ``None`` if tracing is off."""
-        if not is_instrumentation_enabled():
+        if not self.switch.active():
             yield None
             return
         if not self.filter.traces(method):
@@ -205,7 +206,6 @@ class ServerTracer:
         else:
             _safely(_spans.record_result, span, method, result, self.privacy, _spans.target_of(method, params))
 
-
     def record_exception(self, span: Span | None, method: str, exc: BaseException) -> None:
         """Marks a message's span as ended by ``exc`` (raised or not)."""
         if span is not None:
@@ -245,12 +245,20 @@ class TracingServerMiddleware:
 
     ``instrument_server`` puts it where the SDK's ``OpenTelemetryMiddleware`` was; add it yourself only
     if you build the middleware list by hand, and then remove the SDK's.
+
+    Args:
+        tracer: the server's span logic.
+        replaced: the SDK middleware this one stands in for; it runs instead while the tracer's switch is
+            off (``McpInstrumentor().uninstrument()``), so the server behaves as if never instrumented.
     """
 
-    def __init__(self, tracer: ServerTracer) -> None:
+    def __init__(self, tracer: ServerTracer, replaced: Callable[[Any, Any], Any] | None = None) -> None:
         self._tracer = tracer
+        self._replaced = replaced
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if not self._tracer.switch.on:
+            return await (self._replaced(ctx, call_next) if self._replaced is not None else call_next(ctx))
         method: str = ctx.method
         if self._tracer.on_message is not None:
             _safely(self._tracer.on_message, ctx)
@@ -311,18 +319,41 @@ def instrument_server(
     """
     from . import _compat
 
+    tracer = build_server_tracer(
+        policy=policy,
+        exclude_methods=exclude_methods,
+        drop_list_calls=drop_list_calls,
+        privacy=privacy,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    _compat.install_server(server, tracer)
+    return server
+
+
+def build_server_tracer(
+    *,
+    policy: Policy = "default",
+    exclude_methods: Iterable[str] | None = None,
+    drop_list_calls: bool | None = None,
+    privacy: Privacy | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    switch: Switch = ALWAYS_ON,
+) -> ServerTracer:
+    """The tracer of one server, both directions (see ``instrument_server`` for the arguments)."""
     otel_tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
     method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
     privacy = privacy or Privacy.from_env()
     metrics = McpMetrics(meter_provider)
-    tracer = ServerTracer(
+    outbound = ClientTracer(otel_tracer, filter=method_filter, privacy=privacy, metrics=metrics, switch=switch)
+    return ServerTracer(
         otel_tracer,
         tracer_provider,
         policy=check_policy(policy),
         filter=method_filter,
         privacy=privacy,
         metrics=metrics,
-        outbound=ClientTracer(otel_tracer, filter=method_filter, privacy=privacy, metrics=metrics),
+        switch=switch,
+        outbound=outbound,
     )
-    _compat.install_server(server, tracer)
-    return server

@@ -117,11 +117,10 @@ async def stdio_client(
         Exactly what the SDK's ``stdio_client`` yields (``(read, write)``). Sessions built on these
         streams and passed to ``trace_session`` record ``network.transport=pipe``.
     """
-    from mcp.client.stdio import stdio_client as sdk_stdio_client
-
-    from ._compat import registered_transport
+    from ._compat import registered_transport, sdk_original
     from .metrics import measured_session
 
+    sdk_stdio_client = sdk_original("mcp.client.stdio", "stdio_client")
     info = TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)
     with measured_session(info):
         async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
@@ -168,6 +167,40 @@ def flush(tracer_provider: TracerProvider | None, timeout_millis: int = 5000) ->
         _logger.exception("mcp_tracing could not flush spans")
 
 
+_flushed_at_sigterm: list[TracerProvider | None] = []
+
+
+def flush_at_sigterm(tracer_provider: TracerProvider | None) -> Callable[[], None]:
+    """Flushes ``tracer_provider`` (the global one when ``None``) and the global meter provider when SIGTERM
+    ends the process, then lets SIGTERM do what it did before. Returns the call that stops it.
+
+    A server under uvicorn needs it: uvicorn shuts down on SIGTERM and then raises SIGTERM again, so the
+    process dies of the signal and OpenTelemetry's exit-time flush never runs.
+    """
+    with _lock:
+        _flushed_at_sigterm.append(tracer_provider)
+    _install_sigterm_handler()
+
+    def stop() -> None:
+        with _lock:
+            if tracer_provider in _flushed_at_sigterm:
+                _flushed_at_sigterm.remove(tracer_provider)
+
+    return stop
+
+
+def _flush_meters() -> None:
+    from opentelemetry import metrics
+
+    force_flush: Callable[..., object] | None = getattr(metrics.get_meter_provider(), "force_flush", None)
+    if force_flush is None:
+        return
+    try:
+        force_flush(5000)
+    except Exception:
+        _logger.exception("mcp_tracing could not flush metrics")
+
+
 def _install_sigterm_handler() -> None:
     global _previous_sigterm
     if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
@@ -189,8 +222,13 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # (same exit status as untraced).
     with _lock:
         pending = list(_open_sessions)
+        providers = list(_flushed_at_sigterm)
     for span, provider in pending:
         end_session_span(span, provider)
+    for provider in providers:
+        flush(provider)
+    if providers:
+        _flush_meters()
     previous = _previous_sigterm
     signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
     if callable(previous):

@@ -4,7 +4,7 @@ import os
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -101,6 +102,15 @@ class OtlpReceiver(BaseHTTPRequestHandler):
     metric_bodies: list[bytes] = []
     forward_to: str | None = None
     lock = threading.Lock()
+    arrived = threading.Condition(lock)
+
+    @classmethod
+    def wait_for(cls, enough: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> list[dict[str, Any]]:
+        """Blocks until ``enough(spans)`` holds (checked at each export received), or fails after ``timeout``."""
+        with cls.arrived:
+            if not cls.arrived.wait_for(lambda: enough(cls.spans), timeout):
+                pytest.fail(f"spans did not arrive in {timeout}s: {[(s['service'], s['name']) for s in cls.spans]}")
+            return list(cls.spans)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -126,11 +136,15 @@ class OtlpReceiver(BaseHTTPRequestHandler):
                                 "path": self.path,
                                 "service": attrs.get("service.name"),
                                 "name": span.name,
+                                "kind": Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+                                "scope": scope_spans.scope.name,
                                 "trace_id": span.trace_id.hex(),
                                 "span_id": span.span_id.hex(),
                                 "parent_id": span.parent_span_id.hex() or None,
+                                "attributes": {a.key: _any_value(a.value) for a in span.attributes},
                             }
                         )
+            self.arrived.notify_all()
         self._reply(ExportTraceServiceResponse().SerializeToString())
 
     def _reply(self, payload: bytes) -> None:
@@ -142,6 +156,11 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def _any_value(value: Any) -> object:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in ("string_value", "int_value", "bool_value", "double_value") else kind
 
 
 @pytest.fixture

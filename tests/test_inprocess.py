@@ -241,6 +241,7 @@ def test_public_api_is_exactly_all() -> None:
 
 _SUBMODULES = {
     "client",
+    "instrumentor",
     "server",
     "stdio",
     "http",

@@ -1,0 +1,241 @@
+"""Zero-code instrumentation: ``opentelemetry-instrument python agent.py`` traces MCP with no code change.
+
+``McpInstrumentor`` is registered under the ``opentelemetry_instrumentor`` entry point as ``mcp_tracing``,
+so OpenTelemetry's auto-instrumentation loads it; it can also be called by hand::
+
+    from mcp_tracing.instrumentor import McpInstrumentor
+
+    McpInstrumentor().instrument(tracer_provider=provider)   # before the app builds sessions and servers
+
+While instrumented:
+
+* every ``ClientSession`` (mcp 1.x and 2.x, including the one inside a 2.x ``Client``) is traced as by
+  ``trace_session``, and every low-level ``Server`` (so every ``FastMCP``/``MCPServer``) as by
+  ``instrument_server``: client and server spans both ways, ``_meta`` injected and extracted;
+* a spawned stdio server gets ``TRACEPARENT``/``TRACESTATE``/``BAGGAGE`` and this process's ``OTEL_*``
+  settings (the SDK's ``get_default_environment`` is extended), and an instrumented stdio server opens its
+  session span under the ``TRACEPARENT`` it was started with;
+* the SDK's default streamable-HTTP client carries a ``traceparent`` header per message;
+* SIGTERM flushes spans and metrics before the process ends as it would have (a server under uvicorn,
+  which re-raises SIGTERM after shutting down, would otherwise lose its last spans);
+* ``stdio_client`` and ``streamable_http_client`` imported from the SDK *after* ``instrument()`` are
+  mcp_tracing's drop-ins, which also record ``network.transport``, ``server.address`` and ``server.port``.
+  Entered with no span current (an application with no tracing code of its own), they open an
+  ``mcp.client.session`` span for as long as the transport is open, so the session's messages and the
+  server's spans form one trace instead of one trace per message.
+
+fastmcp's own spans would double mcp_tracing's: its telemetry is switched off (``telemetry_mode='off'``)
+when a fastmcp server or client is traced, unless the application set a mode itself.
+
+``uninstrument()`` restores every function and method it replaced. Sessions and servers created while it
+was on keep their wrappers but pass everything through untouched (a 2.x server gets the SDK's own
+middleware back), so the process behaves as if it had never been instrumented; ``instrument()`` again
+turns them back on. Both calls are idempotent (``BaseInstrumentor``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import sys
+from collections.abc import AsyncGenerator, Callable, Collection, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Final
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.trace import StatusCode, TracerProvider
+
+from . import _attributes as attr
+from . import _spans
+from ._switch import Switch
+from ._version import __version__
+
+__all__ = ["McpInstrumentor"]
+
+_logger = logging.getLogger(__name__)
+
+_INSTRUMENTS: Final = ("mcp >= 1.24, < 3",)
+
+_SWITCH: Final = Switch(on=False)
+"""Shared by everything the instrumentor set up; off while uninstrumented."""
+
+
+class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """OpenTelemetry instrumentor for the MCP Python SDK (mcp 1.x and 2.x), client and server side.
+
+    ``instrument()`` keyword arguments (all optional):
+
+    * ``tracer_provider``, ``meter_provider``: where spans and metrics go; the global providers by default.
+    * ``exclude_methods``, ``drop_list_calls``, ``privacy``: as for ``trace_session``/``instrument_server``
+      (by default from ``$MCP_TRACING_EXCLUDE_METHODS``, ``$MCP_TRACING_DROP_LIST_CALLS`` and the
+      ``$MCP_TRACING_CAPTURE_*`` variables).
+    * ``baggage``: which baggage entries servers receive (``trace_session``); all by default.
+    * ``policy``: how servers trust inbound context (``instrument_server``); ``"default"``.
+    * ``http_spans``: also an HTTP CLIENT span per streamable-HTTP request (``instrument_http_client``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._restore: list[Callable[[], None]] = []
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The SDK versions this instrumentation supports."""
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        try:
+            self._patch(kwargs)
+        except Exception:
+            # An SDK this version does not know must never stop the application from starting.
+            _logger.exception("mcp_tracing could not instrument this version of mcp; it runs untraced")
+            self._undo()
+            return
+        _SWITCH.on = True
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from . import _compat
+
+        _SWITCH.on = False
+        self._undo()
+        _compat.restore_fastmcp()
+
+    def _undo(self) -> None:
+        while self._restore:
+            self._restore.pop()()
+
+    # ------------------------------------------------------------------------------------- patches
+
+    def _patch(self, options: dict[str, Any]) -> None:
+        from mcp.client.session import ClientSession
+        from mcp.server.lowlevel import Server
+
+        from . import _compat
+        from .client import build_client_tracer
+        from .http import instrument_http_client, streamable_http_client
+        from .server import build_server_tracer
+        from .stdio import child_environment, flush_at_sigterm, stdio_client
+
+        tracer_provider = options.get("tracer_provider")
+        meter_provider = options.get("meter_provider")
+        common: dict[str, Any] = {
+            "exclude_methods": options.get("exclude_methods"),
+            "drop_list_calls": options.get("drop_list_calls"),
+            "privacy": options.get("privacy"),
+            "tracer_provider": tracer_provider,
+            "meter_provider": meter_provider,
+            "switch": _SWITCH,
+        }
+        client_options = {**common, "baggage": options.get("baggage", True)}
+        server_options = {**common, "policy": options.get("policy", "default")}
+        http_spans = bool(options.get("http_spans", False))
+
+        def traced_session(session: Any) -> None:
+            _compat.install_client(session, build_client_tracer(**client_options))
+
+        def traced_server(server: Any) -> None:
+            _compat.install_server(server, build_server_tracer(**server_options))
+
+        self._after_init(ClientSession, traced_session)
+        self._after_init(Server, traced_server)
+
+        stdio_module = importlib.import_module("mcp.client.stdio")
+        default_environment: Callable[[], dict[str, str]] = stdio_module.get_default_environment
+
+        def get_default_environment() -> dict[str, str]:
+            # Called by the SDK's stdio_client at each spawn, in the spawning task: the current span is the
+            # child's parent. ``server.env`` is merged over this by the SDK, so the caller's values win.
+            return {**default_environment(), **child_environment()}
+
+        self._replace(stdio_module, "get_default_environment", get_default_environment)
+
+        http_module = importlib.import_module("mcp.client.streamable_http")
+        create_client: Callable[..., Any] = http_module.create_mcp_http_client
+
+        @functools.wraps(create_client)
+        def create_mcp_http_client(*args: Any, **kwargs: Any) -> Any:
+            client = create_client(*args, **kwargs)
+            try:
+                return instrument_http_client(
+                    client, http_spans=http_spans, tracer_provider=tracer_provider, _switch=_SWITCH
+                )
+            except Exception:
+                _logger.exception("mcp_tracing could not instrument the SDK's HTTP client")
+                return client
+
+        self._replace(http_module, "create_mcp_http_client", create_mcp_http_client)
+
+        traced_http_client = functools.partial(
+            streamable_http_client, http_spans=http_spans, tracer_provider=tracer_provider, _switch=_SWITCH
+        )
+        # Spans of a server stopped by SIGTERM (uvicorn re-raises it after its shutdown) are flushed first.
+        self._restore.append(flush_at_sigterm(tracer_provider))
+        self._replace_everywhere("mcp.client.stdio", "stdio_client", _rooted(stdio_client, tracer_provider))
+        self._replace_everywhere(
+            "mcp.client.streamable_http", "streamable_http_client", _rooted(traced_http_client, tracer_provider)
+        )
+
+    def _after_init(self, cls: type[Any], install: Callable[[Any], None]) -> None:
+        """Runs ``install(self)`` after every ``cls.__init__`` (never failing the construction)."""
+        original = cls.__dict__["__init__"]
+
+        @functools.wraps(original)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            try:  # a subclass reaches here through super().__init__(); tracing an object twice is a no-op
+                install(self)
+            except Exception:
+                _logger.exception("mcp_tracing could not instrument %s", type(self).__name__)
+
+        cls.__init__ = __init__
+        self._restore.append(lambda: setattr(cls, "__init__", original))
+
+    def _replace(self, module: Any, name: str, replacement: Any) -> None:
+        original = getattr(module, name)
+        setattr(module, name, replacement)
+        self._restore.append(lambda: setattr(module, name, original))
+
+    def _replace_everywhere(self, home: str, name: str, replacement: Any) -> None:
+        """Puts ``replacement`` wherever the SDK's ``home.name`` is bound in an imported ``mcp`` module (its
+        re-exports too), and remembers the original for mcp_tracing's own drop-ins."""
+        from . import _compat
+
+        original = getattr(importlib.import_module(home), name)
+        _compat.ORIGINALS[(home, name)] = original
+        self._restore.append(lambda: _compat.ORIGINALS.pop((home, name), None))
+        for module in _sdk_modules():
+            if getattr(module, name, None) is original:
+                self._replace(module, name, replacement)
+
+
+def _rooted(
+    open_transport: Callable[..., AbstractAsyncContextManager[Any]], tracer_provider: TracerProvider | None
+) -> Callable[..., AbstractAsyncContextManager[Any]]:
+    """``open_transport``, inside an ``mcp.client.session`` span when it is entered with no span current."""
+
+    @asynccontextmanager
+    async def transport(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        if not _SWITCH.active() or trace.get_current_span().get_span_context().is_valid:
+            async with open_transport(*args, **kwargs) as streams:
+                yield streams
+            return
+        tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+        with tracer.start_as_current_span(
+            attr.CLIENT_SESSION_SPAN, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                async with open_transport(*args, **kwargs) as streams:
+                    yield streams
+            except Exception as exc:  # never the exception's text: it may carry arguments or secrets
+                span.set_attribute(attr.ERROR_TYPE, _spans.error_type(exc))
+                span.set_status(StatusCode.ERROR, type(exc).__qualname__)
+                raise
+
+    return transport
+
+
+def _sdk_modules() -> Iterable[Any]:
+    # sys.modules may hold None for a module whose import was blocked.
+    modules: list[object] = [m for n, m in list(sys.modules.items()) if n == "mcp" or n.startswith("mcp.")]
+    return [m for m in modules if m is not None]
