@@ -14,6 +14,7 @@ from conftest import OtlpReceiver
 from helpers import read_requests
 from mcp import ClientSession
 from mcp.client import stdio as sdk_stdio
+from mcp.client.stdio import stdio_client as EARLY_STDIO_CLIENT
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_inprocess import McpServer, connected
@@ -243,3 +244,26 @@ async def test_instrumented_http_client_sends_traceparent_with_the_sdks_own_tran
     (client,) = [s for s in exporter.get_finished_spans() if s.name == "tools/call work"]
     assert traceparent.split("-")[2] == format(client.get_span_context().span_id, "016x")
     assert client.attributes is not None and client.attributes[attr.SERVER_PORT] == int(url.split(":")[2].split("/")[0])
+
+
+@pytest.mark.subprocess
+async def test_an_sdk_stdio_client_imported_before_instrument_still_spawns_with_the_context(
+    instrumentor: McpInstrumentor, capture: tuple[TracerProvider, InMemorySpanExporter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's ``stdio_client`` bound before ``instrument()`` (here at this module's import) is not
+    replaced, but the environment it spawns with is: the context current at spawn, and ``OTEL_*``."""
+    from helpers import probe_params, structured
+
+    provider, _ = capture
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    instrumentor.instrument(tracer_provider=provider)
+    assert EARLY_STDIO_CLIENT is not sdk_stdio.stdio_client  # the module's name is the drop-in now
+    with provider.get_tracer("tests").start_as_current_span("spawn") as spawn:
+        async with EARLY_STDIO_CLIENT(probe_params(traced=False)) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                report = structured(await session.call_tool("env_report", {}))
+    context = spawn.get_span_context()
+    env = report["env"]
+    assert env["TRACEPARENT"].startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:9"
