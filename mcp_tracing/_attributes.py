@@ -36,6 +36,7 @@ GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 # --- mcp_tracing's own keys for the lesson's tool.call attributes -----------------------------------
 SERVER_NAME: Final = "mcp_tracing.server.name"
 TOOL_ARGS_HASH: Final = "mcp_tracing.tool.args_hash"
+TOOL_ARGS_SHAPE: Final = "mcp_tracing.tool.args_shape"
 TOOL_STATUS: Final = "mcp_tracing.tool.status"
 TOOL_RESULT_SIZE: Final = "mcp_tracing.tool.result_size"
 

@@ -81,15 +81,25 @@ DEFAULT_PRIVACY = Privacy()
 def record_arguments(
     span: Span, method: str, params: Mapping[str, Any] | None, privacy: Privacy = DEFAULT_PRIVACY
 ) -> None:
-    """Adds the keyed hash of a tool call's arguments; the arguments themselves only if ``privacy`` says so."""
+    """Adds the keyed hash of a tool call's arguments and their names; the values only if ``privacy`` says so."""
     if method != attr.TOOLS_CALL or params is None or not span.is_recording():
         return
-    arguments = params.get("arguments")
+    arguments: object = params.get("arguments")
     digest = args_hash(arguments)
     if digest is not None:
         span.set_attribute(attr.TOOL_ARGS_HASH, digest)
+    shape = _shape(arguments)
+    if shape is not None:
+        span.set_attribute(attr.TOOL_ARGS_SHAPE, shape)
     if arguments is not None and privacy.captures(target_of(method, params)):
         span.set_attribute(attr.GEN_AI_TOOL_CALL_ARGUMENTS, privacy.render(arguments))
+
+
+def _shape(arguments: object) -> str | None:
+    """The argument names, never their values: what ``analyze`` compares to find N+1 calls."""
+    if not isinstance(arguments, Mapping):
+        return None
+    return ",".join(sorted(str(k) for k in cast(Mapping[object, object], arguments)))
 
 
 def field(message: object, *names: str) -> object:

@@ -1,9 +1,12 @@
-"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``.
+"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``.
 
     mcp-tracing demo                          # run the scripted agent, print its trace
     mcp-tracing traces --errors --since 1h    # recent traces, filtered
     mcp-tracing traces --where total_cost_estimate>1 --where request_id=abc
-    mcp-tracing show 4bf92f35                 # one trace as a tree (a unique id prefix is enough)
+    mcp-tracing show 4bf92f35                 # one trace as a tree with time bars (a unique id prefix is enough)
+    mcp-tracing show 4bf92f35 --html t.html   # the same as a self-contained HTML waterfall
+    mcp-tracing analyze 4bf92f35              # the bad patterns in one trace
+    mcp-tracing analyze --since 1h            # the costliest problems across recent traces
 
 ``--json`` prints data instead of text. Errors are one line on stderr and a non-zero exit status.
 """
@@ -16,8 +19,10 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from .analyze import LABELS, Finding, Thresholds, analyze, flagged, rank
 from .store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from .view import render_tree
 
@@ -62,10 +67,72 @@ def _parser() -> argparse.ArgumentParser:
     traces.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
     traces.add_argument("--json", action="store_true", help="print JSON")
 
-    show = commands.add_parser("show", help="draw one trace as a tree")
+    show = commands.add_parser("show", help="draw one trace as a tree, with time bars and findings")
     show.add_argument("trace_id", help="a trace id, or a unique prefix of one")
     show.add_argument("--json", action="store_true", help="print the spans as JSON")
+    show.add_argument("--html", metavar="FILE", help="write a self-contained HTML waterfall to FILE")
+    show.add_argument("--width", type=_width, default=40, help="characters of time bar (0: none; default 40)")
+    show.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
+
+    analyze = commands.add_parser("analyze", help="find N+1 calls, sequential calls, plateaus, lost context ...")
+    target = analyze.add_mutually_exclusive_group(required=True)
+    target.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one")
+    target.add_argument("--since", type=_duration, metavar="DURATION", help="rank problems across recent traces")
+    analyze.add_argument("--limit", type=_positive, default=20, help="how many problems with --since (default 20)")
+    analyze.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a threshold, e.g. n_plus_one_min_calls=4 (names and defaults: README, mcp_tracing.analyze)",
+    )
+    analyze.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _width(text: str) -> int:
+    if not text.isdigit() or int(text) > 400:
+        raise argparse.ArgumentTypeError(f"not a width from 0 to 400: {text!r}")
+    return int(text)
+
+
+def _thresholds(assignments: Sequence[str]) -> Thresholds:
+    try:
+        return Thresholds().replace(assignments)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _findings(store: TraceStore, trace_id: str, thresholds: Thresholds) -> list[Finding]:
+    return analyze(store.spans(trace_id), thresholds, neighbours=store.roots_between)
+
+
+def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
+    thresholds = _thresholds(args.threshold)
+    if args.trace_id is not None:
+        trace_id = store.resolve(args.trace_id)
+        findings = _findings(store, trace_id, thresholds)
+        if args.json:
+            print(json.dumps([f.as_dict() for f in findings], indent=2))
+            return
+        print(f"trace {trace_id}: {len(findings)} findings")
+        for finding in findings:
+            print(f"- {LABELS[finding.kind]}: {finding.summary} [{finding.time_ms:.1f} ms]")
+            print(f"  spans: {' '.join(finding.span_ids)}")
+            print(f"  suggestion: {finding.suggestion}")
+        return
+    ids = store.trace_ids(since_s=args.since)
+    ranked = rank(f for trace_id in ids for f in _findings(store, trace_id, thresholds))[: args.limit]
+    if args.json:
+        print(json.dumps(ranked, indent=2))
+        return
+    print(f"{len(ids)} traces since {args.since:g} s: {len(ranked)} problems, costliest first")
+    for row in ranked:
+        print(
+            f"- {row['total_ms']:.1f} ms in {row['traces']} traces ({row['findings']} findings): "
+            f"{LABELS[row['kind']]}: {row['summary']}"
+        )
+        print(f"  e.g. trace {row['example_trace']}; suggestion: {row['suggestion']}")
 
 
 def _print_traces(rows: Sequence[TraceSummary], as_json: bool) -> None:
@@ -83,14 +150,32 @@ def _print_traces(rows: Sequence[TraceSummary], as_json: bool) -> None:
         )
 
 
-def _show(store: TraceStore, trace_id: str, as_json: bool) -> None:
+def _show(
+    store: TraceStore,
+    trace_id: str,
+    as_json: bool,
+    *,
+    width: int = 40,
+    html_file: str | None = None,
+    thresholds: Thresholds | None = None,
+) -> None:
     spans = store.spans(trace_id)
     if as_json:
         print(json.dumps([span.__dict__ for span in spans], indent=2, default=str))
         return
+    findings = analyze(spans, thresholds, neighbours=store.roots_between)
+    if html_file is not None:
+        from .waterfall import render_html
+
+        try:
+            Path(html_file).write_text(render_html(spans, findings), encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"cannot write {html_file}: {exc.strerror or exc}") from None
+        print(f"trace {trace_id}: {len(spans)} spans, {len(findings)} findings -> {html_file}")
+        return
     processes = len({(s.service, s.pid) for s in spans})
     print(f"trace {trace_id}: {len(spans)} spans from {processes} processes")
-    print(render_tree(spans))
+    print(render_tree(spans, width=width, marks=flagged(findings)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,8 +199,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     limit=args.limit,
                 )
                 _print_traces(rows, args.json)
+            elif args.command == "analyze":
+                if store.is_empty():
+                    raise StoreError(f"the store at {store.path} holds no traces yet")
+                _analyze(store, args)
             else:
-                _show(store, store.resolve(args.trace_id), args.json)
+                _show(
+                    store,
+                    store.resolve(args.trace_id),
+                    args.json,
+                    width=args.width,
+                    html_file=args.html,
+                    thresholds=_thresholds(args.threshold),
+                )
         finally:
             store.close()
     except StoreError as exc:

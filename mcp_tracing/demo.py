@@ -7,7 +7,8 @@ turns of a scripted agent loop that produce the lesson's taxonomy (``agent.sessi
 ``validator.run``), and returns the trace id. The "model" is a script: it always asks for the same tools.
 
 The script is deliberately not optimal, so that ``mcp-tracing analyze`` has something real to find: it
-reads the matching files one call at a time (N+1), and runs two independent queries one after the other.
+reads the matching files one call at a time (N+1), and runs two independent lookups (a SQL query and a file
+search) one after the other.
 """
 
 from __future__ import annotations
@@ -86,21 +87,21 @@ async def _agent_loop(workdir: Path, sql_url: str) -> str:
                         call.set_attributes({agent.TOKENS_IN: 1200, agent.TOKENS_OUT: 80, agent.USED_TOOLS: True})
                     async with agent.tool_call("search", server_name="filesystem"):
                         hits = await files.call_tool("search", {"word": "order"})
-                    async with agent.tool_call("query", server_name="sql"):
-                        await sql.call_tool("query", {"sql": "SELECT count(*) FROM orders"})
                 with agent.turn(2, state_at_start="ACTING"):
                     with agent.model_call("scripted-model", temperature=0.0) as call:
                         call.set_attributes({agent.TOKENS_IN: 1800, agent.TOKENS_OUT: 130, agent.USED_TOOLS: True})
                     for name in _names(hits):  # N+1: one read per file, where a batch read would do
                         async with agent.tool_call("read_file", server_name="filesystem"):
                             await files.call_tool("read_file", {"path": name})
-                    # Sequential where parallel would do: two independent queries, one after the other.
+                    with agent.model_call("scripted-model", temperature=0.0) as call:
+                        call.set_attributes({agent.TOKENS_IN: 2400, agent.TOKENS_OUT: 60, agent.USED_TOOLS: True})
+                    # Sequential where parallel would do: two independent lookups, one after the other.
                     async with agent.tool_call("query", server_name="sql"):
                         await sql.call_tool("query", {"sql": "SELECT sum(total) FROM orders"})
-                    async with agent.tool_call("query", server_name="sql"):
-                        await sql.call_tool("query", {"sql": "SELECT customer FROM orders ORDER BY total DESC"})
+                    async with agent.tool_call("search", server_name="filesystem"):
+                        await files.call_tool("search", {"word": "returns"})
                     _checkpoint(workdir, {"turn": 2, "files": _names(hits)})
-                    root.set_attribute(agent.TOTAL_COST_ESTIMATE, 0.0321)  # scripted: (3000 in + 210 out) tokens
+                    root.set_attribute(agent.TOTAL_COST_ESTIMATE, 0.0321)  # scripted: (5400 in + 270 out) tokens
                     with agent.validator("answer-check") as check:
                         check.set_attributes({agent.PASSED: True, agent.ISSUES_COUNT: 0})
         return format(root.get_span_context().trace_id, "032x")

@@ -431,5 +431,24 @@ class TraceStore:
         rows = self._query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", [trace_id])
         return [_record(row) for row in rows]
 
+    def trace_ids(self, *, since_s: float | None = None, limit: int = 1000) -> list[str]:
+        """The ids of the most recent traces (started within ``since_s`` seconds), newest first."""
+        since = time.time_ns() - int(since_s * 1e9) if since_s is not None else 0
+        rows = self._query(
+            "SELECT trace_id FROM spans GROUP BY trace_id HAVING min(start_ns) >= ?"
+            " ORDER BY min(start_ns) DESC LIMIT ?",
+            [since, limit],
+        )
+        return [row[0] for row in rows]
+
+    def roots_between(self, start_ns: int, end_ns: int, other_than: str) -> list[SpanRecord]:
+        """SERVER spans that start a trace of their own (no parent) in ``[start_ns, end_ns]``, not in ``other_than``."""
+        rows = self._query(
+            "SELECT * FROM spans WHERE parent_id IS NULL AND kind = 'SERVER' AND start_ns BETWEEN ? AND ?"
+            " AND trace_id != ? ORDER BY start_ns",
+            [start_ns, end_ns, other_than],
+        )
+        return [_record(row) for row in rows]
+
     def is_empty(self) -> bool:
         return not self._query("SELECT 1 FROM spans LIMIT 1")

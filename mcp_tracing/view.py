@@ -1,18 +1,20 @@
 """Draws spans as the lesson's tree: name, duration, key attributes, service, ERROR marks.
 
 Spans from several processes are placed under their parents in start-time order; a span whose parent
-is not among them is drawn as a root.
+is not among them is drawn as a root. With ``width``, each line also gets a time bar (a terminal waterfall:
+where the span starts and how long it runs, on the trace's own time scale), so sequential and parallel
+calls are told apart at a glance; ``marks`` adds ``analyze``'s findings inline (``⚑ N+1``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from . import _attributes as attr
 from ._records import SpanRecord
 
-__all__ = ["KEY_ATTRIBUTES", "render_tree"]
+__all__ = ["KEY_ATTRIBUTES", "render_tree", "tree_rows"]
 
 KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("gen_ai.request.model", "model"),
@@ -44,18 +46,50 @@ def _label(span: SpanRecord) -> str:
     return " ".join(parts)
 
 
-def render_tree(spans: Sequence[SpanRecord]) -> str:
-    """Returns the tree of ``spans`` as text, one line per span."""
+MAX_LABEL: int = 160
+"""Longer tree lines are cut (with ``…``) when bars are drawn, so the bars line up."""
+
+
+def render_tree(
+    spans: Sequence[SpanRecord], *, width: int = 0, marks: Mapping[str, Sequence[str]] | None = None
+) -> str:
+    """Returns the tree of ``spans`` as text, one line per span.
+
+    Args:
+        spans: the spans to draw (usually one trace).
+        width: characters of time bar per line; 0 draws none.
+        marks: span id -> labels to show after the span (``analyze.flagged``).
+    """
+    rows = tree_rows(spans)
+    flags = marks or {}
+    notes = [f"  ⚑ {', '.join(flags[s.span_id])}" if flags.get(s.span_id) else "" for _, s in rows]
+    if width <= 0 or not rows:
+        return "\n".join(text + note for (text, _), note in zip(rows, notes, strict=True))
+    start = min(s.start_ns for s in spans)
+    total = max(max(s.end_ns for s in spans) - start, 1)
+    label = min(max(len(text) for text, _ in rows), MAX_LABEL)
+    lines: list[str] = []
+    for (text, span), note in zip(rows, notes, strict=True):
+        offset = min(int((span.start_ns - start) / total * width), width - 1)
+        length = min(max(1, round((span.end_ns - span.start_ns) / total * width)), width - offset)
+        bar = " " * offset + "█" * length + " " * (width - offset - length)
+        shown = text if len(text) <= label else text[: label - 1] + "…"
+        lines.append(f"{shown:<{label}}  |{bar}|{note}")
+    return "\n".join(lines)
+
+
+def tree_rows(spans: Sequence[SpanRecord]) -> list[tuple[str, SpanRecord]]:
+    """The tree's lines (prefix and label) with their spans, in drawing order."""
     ids = {s.span_id for s in spans}
     children: dict[str | None, list[SpanRecord]] = defaultdict(list)
     for span in spans:
         children[span.parent_id if span.parent_id in ids else None].append(span)
     for siblings in children.values():
         siblings.sort(key=lambda s: s.start_ns)
-    lines: list[str] = []
+    lines: list[tuple[str, SpanRecord]] = []
 
     def walk(span: SpanRecord, prefix: str, last: bool, root: bool) -> None:
-        lines.append(_label(span) if root else f"{prefix}{'└── ' if last else '├── '}{_label(span)}")
+        lines.append((_label(span) if root else f"{prefix}{'└── ' if last else '├── '}{_label(span)}", span))
         below = children.get(span.span_id, [])
         deeper = "" if root else prefix + ("    " if last else "│   ")
         for i, child in enumerate(below):
@@ -63,4 +97,4 @@ def render_tree(spans: Sequence[SpanRecord]) -> str:
 
     for root in children.get(None, []):
         walk(root, "", True, True)
-    return "\n".join(lines)
+    return lines

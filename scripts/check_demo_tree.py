@@ -14,7 +14,9 @@ stack: list[str] = []
 servers: set[str] = set()
 agent_service = None
 for line in lines[1:]:
-    match = re.match(r"^((?:[│ ]   )*)(?:[├└]── )?(\S+)(?: (\S+))? \[\d+ ms\].*\((\S+)\)( ERROR)?$", line)
+    # tree, name, duration, attributes, (service), ERROR; then (cut to align) the time bar and any findings
+    line = re.sub(r"\s+\|[ █]*\|(  ⚑ .*)?$", "", line)
+    match = re.match(r"^((?:[│ ]   )*)(?:[├└]── )?(\S+)(?: (\S+))? \[\d+ ms\].*?(?:\((\S+?)\)|…)( ERROR)?$", line)
     if match is None:
         sys.exit(f"not a tree line: {line!r}")
     depth = len(match.group(1)) // 4 + (1 if match.group(0)[len(match.group(1)) :].startswith(("├", "└")) else 0)

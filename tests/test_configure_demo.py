@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from mcp_tracing import _attributes as attr
+from mcp_tracing.analyze import analyze
 from mcp_tracing.store import TraceStore
+from mcp_tracing.testing import SpanRecord
 
 CONFIGURE_TWICE = """
 import sys
@@ -92,7 +95,32 @@ def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Pat
     reader = TraceStore(store)
     (summary,) = reader.traces()
     assert summary.services == ("demo-agent", "files-server", "sql-server") and summary.errors == 0
-    assert_lesson_shape([s.__dict__ for s in reader.spans(summary.trace_id)])
+    spans = reader.spans(summary.trace_id)
+    assert_lesson_shape([s.__dict__ for s in spans])
+    assert_the_planted_mistakes_are_found(spans, reader)
+    # ... and drawn inline, on the lines of their spans.
+    assert sum(line.endswith("|  ⚑ N+1") for line in done.stdout.splitlines()) == 3
+    assert sum(line.endswith("|  ⚑ sequential") for line in done.stdout.splitlines()) == 2
+
+
+def assert_the_planted_mistakes_are_found(spans: list[SpanRecord], store: TraceStore) -> None:
+    """The demo's agent reads three files one by one (N+1) and runs a query and a search one after the other:
+    ``analyze`` reports exactly those two, with the savings the spans give."""
+    calls = [s for s in spans if s.name == "tool.call"]
+    reads = [s for s in calls if s.attributes[attr.GEN_AI_TOOL_NAME] == "read_file"]
+    last_turn = max((s for s in spans if s.name == "agent.turn"), key=lambda s: s.start_ns)
+    pair = [s for s in calls if s.parent_id == last_turn.span_id and s.attributes[attr.GEN_AI_TOOL_NAME] != "read_file"]
+
+    def saving_ms(run: list[SpanRecord]) -> float:
+        return (max(s.end_ns for s in run) - min(s.start_ns for s in run)) / 1e6 - max(s.duration_ms for s in run)
+
+    findings = {f.kind: f for f in analyze(spans, neighbours=store.roots_between)}
+    assert sorted(findings) == ["n_plus_one", "sequential"], [f.summary for f in findings.values()]
+    assert findings["n_plus_one"].span_ids == tuple(s.span_id for s in reads) and len(reads) == 3
+    assert findings["n_plus_one"].time_ms == pytest.approx(saving_ms(reads), abs=0.001)
+    assert [s.attributes[attr.GEN_AI_TOOL_NAME] for s in pair] == ["query", "search"]
+    assert findings["sequential"].span_ids == tuple(s.span_id for s in pair)
+    assert findings["sequential"].time_ms == pytest.approx(saving_ms(pair), abs=0.001)
 
 
 def test_with_an_otlp_endpoint_every_process_exports_there(

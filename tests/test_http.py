@@ -136,6 +136,7 @@ async def test_every_request_carries_its_messages_context_and_server_spans_nest(
             attr.SERVER_PORT: port,
             attr.SERVER_NAME: "http-probe",
             attr.TOOL_ARGS_HASH: args_hash({"n": n}),
+            attr.TOOL_ARGS_SHAPE: "n",
             attr.TOOL_STATUS: "ok",
         }
         assert server.attributes[attr.NETWORK_TRANSPORT] == "tcp"

@@ -240,8 +240,10 @@ def test_public_api_is_exactly_all() -> None:
 
 
 _SUBMODULES = {
+    "analyze",
     "client",
     "instrumentor",
+    "waterfall",
     "server",
     "stdio",
     "http",

@@ -131,6 +131,7 @@ async def test_tool_call_spans_one_trace_across_the_process_boundary(
         attr.NETWORK_TRANSPORT: "pipe",
         attr.SERVER_NAME: "probe",
         attr.TOOL_ARGS_HASH: args_hash({"n": 3}),
+        attr.TOOL_ARGS_SHAPE: "n",
         attr.TOOL_STATUS: "ok",
     }
     assert isinstance(client.attributes.pop(attr.TOOL_RESULT_SIZE), int)

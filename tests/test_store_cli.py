@@ -90,11 +90,26 @@ agent.session [800 ms] (agent)
         └── tools/call read_file [40 ms] {status: ok} (files-server)"""
 
 
+# 800 ms in 40 characters: 20 ms each. Offsets round down, lengths to the nearest (at least one).
+EXPECTED_BARS = [
+    "█" * 40,  # agent.session 0-800
+    "█" * 16 + " " * 24,  # agent.turn 10-330
+    " " + "█" * 9 + " " * 30,  # model.call 20-200
+    " " * 10 + "█" * 2 + " " * 28,  # tool.call 210-260
+    " " * 10 + "█" * 2 + " " * 28,  # tools/call read_file 215-255
+]
+
+
 def test_show_draws_the_lessons_tree_across_processes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace_id = lesson_trace(store)
-    code, out, err = run_cli("show", trace_id[:8], capsys=capsys)
+    code, out, err = run_cli("show", trace_id[:8], "--width", "0", capsys=capsys)
     assert (code, err) == (0, "")
     assert out == f"trace {trace_id}: 5 spans from 2 processes\n{EXPECTED_TREE}\n"
+    code, out, err = run_cli("show", trace_id[:8], capsys=capsys)  # time bars by default, 40 wide
+    width = max(len(line) for line in EXPECTED_TREE.splitlines())
+    bars = [f"{line:<{width}}  |{bar}|" for line, bar in zip(EXPECTED_TREE.splitlines(), EXPECTED_BARS, strict=True)]
+    assert (code, err) == (0, "")
+    assert out == f"trace {trace_id}: 5 spans from 2 processes\n" + "\n".join(bars) + "\n"
     code, out, _ = run_cli("show", trace_id, "--json", capsys=capsys)
     spans = json.loads(out)
     assert [s["name"] for s in spans] == [
@@ -109,7 +124,7 @@ def test_show_draws_the_lessons_tree_across_processes(store: Path, capsys: pytes
 
 def test_show_marks_errors(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace_id = lesson_trace(store, fail=True)
-    _, out, _ = run_cli("show", trace_id, capsys=capsys)
+    _, out, _ = run_cli("show", trace_id, "--width", "0", capsys=capsys)
     tail = "        └── tools/call read_file [40 ms] {status: ok} (files-server)\n"
     assert tail + "            └── fs.read [10 ms] (files-server) ERROR" in out
 
