@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def _width(text: str) -> int:
     if not text.isdigit() or int(text) > 400:
         raise argparse.ArgumentTypeError(f"not a width from 0 to 400: {text!r}")
@@ -126,7 +133,7 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(ranked, indent=2))
         return
-    print(f"{len(ids)} traces since {args.since:g} s: {len(ranked)} problems, costliest first")
+    print(f"{len(ids)} traces in the last {_human(args.since)}: {len(ranked)} problems, costliest first")
     for row in ranked:
         print(
             f"- {row['total_ms']:.1f} ms in {row['traces']} traces ({row['findings']} findings): "
