@@ -7,6 +7,7 @@
     mcp-tracing show 4bf92f35 --html t.html   # the same as a self-contained HTML waterfall
     mcp-tracing analyze 4bf92f35              # the bad patterns in one trace
     mcp-tracing analyze --since 1h            # the costliest problems across recent traces
+    mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
 
 ``--json`` prints data instead of text. Errors are one line on stderr and a non-zero exit status.
 """
@@ -87,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
         help="change a threshold, e.g. n_plus_one_min_calls=4 (names and defaults: README, mcp_tracing.analyze)",
     )
     analyze.add_argument("--json", action="store_true", help="print JSON")
+
+    wrap = commands.add_parser(
+        "wrap",
+        help="run a stdio MCP server behind a tracing proxy: mcp-tracing wrap -- COMMAND ...",
+        description="Starts COMMAND (a stdio MCP server, any language) and traces what passes through.",
+    )
+    wrap.add_argument("--server-name", help="mcp_tracing.server.name (default: serverInfo.name from initialize)")
+    wrap.add_argument(
+        "--service-name", help="service.name of the proxy (default: $OTEL_SERVICE_NAME or mcp-tracing-wrap)"
+    )
+    wrap.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
     return parser
 
 
@@ -193,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["MCP_TRACING_STORE"] = args.store  # the demo's spawned servers write there too
         if args.command == "demo":
             return _demo(args.json)
+        if args.command == "wrap":
+            from .proxy import main as wrap
+
+            command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
+            return wrap(command, server_name=args.server_name, service_name=args.service_name)
         store = TraceStore()
         try:
             if args.command == "traces":

@@ -189,7 +189,8 @@ def flush_at_sigterm(tracer_provider: TracerProvider | None) -> Callable[[], Non
     return stop
 
 
-def _flush_meters() -> None:
+def flush_meters() -> None:
+    """Flushes the global meter provider (if it can be flushed); never raises."""
     from opentelemetry import metrics
 
     force_flush: Callable[..., object] | None = getattr(metrics.get_meter_provider(), "force_flush", None)
@@ -228,7 +229,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     for provider in providers:
         flush(provider)
     if providers:
-        _flush_meters()
+        flush_meters()
     previous = _previous_sigterm
     signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
     if callable(previous):
