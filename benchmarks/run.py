@@ -1,0 +1,453 @@
+"""Runs every benchmark and writes the results: ``python benchmarks/run.py`` (``--smoke`` for a quick check).
+
+What is measured (each a paired, interleaved run in this one process: every round calls each variant once,
+in a shuffled order, so drift and noise hit all variants alike):
+
+* a stdio tool call (``echo``), untraced vs mcp 2.x's built-in tracing vs mcp_tracing fully traced (client and
+  server) vs propagation only (context sent, nothing sampled);
+* the same over streamable HTTP;
+* the ``mcp-tracing wrap`` proxy vs the same server called directly;
+* the tail sampler's memory at 50k spans a minute for 10 simulated minutes;
+* ``mcp-tracing show`` on a store holding 1M spans.
+
+For each call variant: the median, the 10th-90th percentile spread, the ratio of medians to the untraced
+call, and the paired ratio (the median over rounds of variant/untraced in the same round). Spans are made
+for real (an SDK TracerProvider, batched) and dropped by the exporter: the cost of making them, not of
+shipping them. Results go to ``benchmarks/results.json`` and ``benchmarks/results.md``; a full run also puts
+the table into README.md between the ``bench`` markers. ``--smoke`` runs a few rounds of each and checks
+the results are right (CI runs it), with no claim about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import contextvars
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client as sdk_stdio_client
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+import mcp_tracing
+from mcp_tracing._compat import IS_V2, MCP_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = ROOT / "benchmarks" / "bench_server.py"
+README = ROOT / "README.md"
+MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+TARGETS = {"mcp_tracing": 1.05, "propagation only": 1.01}
+
+
+class Counting(SpanExporter):
+    """Drops spans, counting them (the smoke run checks what was made)."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def provider(exporter: SpanExporter, **options: Any) -> TracerProvider:
+    made = TracerProvider(**options)
+    made.add_span_processor(BatchSpanProcessor(exporter))
+    return made
+
+
+# mcp 2.x makes its own spans with one module-level tracer, bound to the global provider. To measure
+# "untraced" and "built-in" side by side in one process, that tracer is replaced by one that asks which
+# variant is calling (a context variable set around each call): a no-op tracer, or an SDK tracer.
+SDK_TRACER: contextvars.ContextVar[trace.Tracer] = contextvars.ContextVar("bench_sdk_tracer")
+NOOP = trace.NoOpTracer()
+
+
+class _VariantTracer:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(SDK_TRACER.get(NOOP), name)
+
+
+def install_variant_tracer() -> None:
+    if IS_V2:
+        import importlib
+
+        importlib.import_module("mcp.shared._otel")._tracer = _VariantTracer()
+
+
+@dataclass
+class Variant:
+    name: str
+    server_mode: str  # BENCH_MODE of its server
+    sdk_tracer: trace.Tracer = NOOP
+    tracer_provider: TracerProvider | None = None  # trace_session with this provider
+    proxied: bool = False
+    session: Any = None
+    samples: list[float] = field(default_factory=lambda: [])
+
+
+@dataclass
+class Setup:
+    """The providers the variants use; their exporters count what was made."""
+
+    builtin: Counting = field(default_factory=Counting)
+    full: Counting = field(default_factory=Counting)
+    unsampled: Counting = field(default_factory=Counting)
+    meters: MeterProvider = field(default_factory=lambda: MeterProvider(metric_readers=[InMemoryMetricReader()]))
+
+    def __post_init__(self) -> None:
+        self.builtin_provider = provider(self.builtin)
+        self.full_provider = provider(self.full)
+        self.unsampled_provider = provider(self.unsampled, sampler=ALWAYS_OFF)
+
+    def call_variants(self) -> list[Variant]:
+        variants = [Variant("untraced", "untraced")]
+        if IS_V2:
+            variants.append(Variant("mcp 2.x built-in", "sdk", sdk_tracer=self.builtin_provider.get_tracer("mcp")))
+        variants.append(Variant("mcp_tracing", "traced", tracer_provider=self.full_provider))
+        variants.append(Variant("propagation only", "propagation", tracer_provider=self.unsampled_provider))
+        return variants
+
+    def flush(self) -> None:
+        for made in (self.builtin_provider, self.full_provider, self.unsampled_provider):
+            made.force_flush()
+
+
+def server_env(mode: str, transport: str = "stdio") -> dict[str, str]:
+    return {"BENCH_MODE": mode, "BENCH_TRANSPORT": transport, "MCP_TRACING_STORE": os.environ["MCP_TRACING_STORE"]}
+
+
+async def open_stdio(stack: AsyncExitStack, variant: Variant, setup: Setup) -> Any:
+    args = [str(SERVER)]
+    if variant.proxied:
+        args = ["-m", "mcp_tracing.cli", "wrap", "--", sys.executable, str(SERVER)]
+    params = StdioServerParameters(command=sys.executable, args=args, env=server_env(variant.server_mode))
+    traced = variant.tracer_provider is not None
+    transport = mcp_tracing.stdio_client(params) if traced else sdk_stdio_client(params)
+    read, write = await stack.enter_async_context(transport)
+    return await start_session(stack, read, write, variant, setup)
+
+
+async def start_session(stack: AsyncExitStack, read: Any, write: Any, variant: Variant, setup: Setup) -> Any:
+    session = await stack.enter_async_context(ClientSession(read, write))
+    if variant.tracer_provider is not None:
+        mcp_tracing.trace_session(session, tracer_provider=variant.tracer_provider, meter_provider=setup.meters)
+    await session.initialize()
+    return session
+
+
+@asynccontextmanager
+async def http_server(mode: str) -> AsyncIterator[str]:
+    env = {**os.environ, **server_env(mode, "http")}
+    process = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        line = await anyio.to_thread.run_sync(process.stdout.readline)
+        if not line.startswith("URL "):
+            raise RuntimeError(f"the HTTP bench server did not start ({mode})")
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def open_http(stack: AsyncExitStack, variant: Variant, setup: Setup) -> Any:
+    url = await stack.enter_async_context(http_server(variant.server_mode))
+    if variant.tracer_provider is not None:
+        transport = mcp_tracing.streamable_http_client(url)
+    else:
+        from mcp.client.streamable_http import streamable_http_client
+
+        transport = streamable_http_client(url)
+    read, write, *_ = await stack.enter_async_context(transport)
+    return await start_session(stack, read, write, variant, setup)
+
+
+async def call(variant: Variant) -> float:
+    token = SDK_TRACER.set(variant.sdk_tracer)
+    try:
+        started = time.perf_counter()
+        result = await variant.session.call_tool("echo", {"text": "hello"})
+        elapsed = time.perf_counter() - started
+    finally:
+        SDK_TRACER.reset(token)
+    text = result.content[0].text
+    if text != "hello":
+        raise AssertionError(f"{variant.name}: the call returned {text!r}")
+    return elapsed
+
+
+async def measure(variants: list[Variant], rounds: int, warmup: int, seed: int = 7) -> None:
+    order = list(variants)
+    shuffle = random.Random(seed)
+    for index in range(warmup + rounds):
+        shuffle.shuffle(order)
+        for variant in order:
+            elapsed = await call(variant)
+            if index >= warmup:
+                variant.samples.append(elapsed)
+
+
+def summarize(variants: list[Variant]) -> list[dict[str, Any]]:
+    base = variants[0].samples
+    rows: list[dict[str, Any]] = []
+    for variant in variants:
+        samples = variant.samples
+        deciles = statistics.quantiles(samples, n=10)
+        paired = statistics.median(v / b for v, b in zip(samples, base, strict=True))
+        rows.append(
+            {
+                "variant": variant.name,
+                "median_ms": statistics.median(samples) * 1e3,
+                "p10_ms": deciles[0] * 1e3,
+                "p90_ms": deciles[-1] * 1e3,
+                "ratio": statistics.median(samples) / statistics.median(base),
+                "paired_ratio": paired,
+                "target": TARGETS.get(variant.name),
+                "calls": len(samples),
+            }
+        )
+    return rows
+
+
+async def bench_calls(
+    opener: Callable[[AsyncExitStack, Variant, Setup], Any], rounds: int, warmup: int, setup: Setup
+) -> list[dict[str, Any]]:
+    variants = setup.call_variants()
+    async with AsyncExitStack() as stack:
+        for variant in variants:
+            variant.session = await opener(stack, variant, setup)
+        await measure(variants, rounds, warmup)
+    return summarize(variants)
+
+
+async def bench_proxy(rounds: int, warmup: int, setup: Setup) -> list[dict[str, Any]]:
+    variants = [Variant("direct", "untraced"), Variant("mcp-tracing wrap", "untraced", proxied=True)]
+    async with AsyncExitStack() as stack:
+        for variant in variants:
+            variant.session = await open_stdio(stack, variant, setup)
+        await measure(variants, rounds, warmup)
+    return summarize(variants)
+
+
+def bench_tail_memory(minutes: int, per_minute: int) -> dict[str, Any]:
+    """The tail sampler fed ``per_minute`` spans a minute (10-span traces) on a simulated clock."""
+    from mcp_tracing.sampling import TailSamplingProcessor
+
+    now = [0.0]
+    kept = Counting()
+    sampler = TailSamplingProcessor(SimpleSpanProcessor(kept), clock=lambda: now[0], background=False)
+    made = TracerProvider()
+    made.add_span_processor(sampler)
+    tracer = made.get_tracer("bench")
+    step = 60.0 / per_minute
+    peak_buffered = 0
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    traces = minutes * per_minute // 10
+    for _ in range(traces):
+        with tracer.start_as_current_span("agent.turn"):
+            for _ in range(9):
+                tracer.start_span("tool.call").end()
+                now[0] += step
+        now[0] += step
+        peak_buffered = max(peak_buffered, sampler.stats().buffered_spans)
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    stats = sampler.stats()
+    made.shutdown()
+    return {
+        "simulated_minutes": minutes,
+        "spans_per_minute": per_minute,
+        "spans": traces * 10,
+        "peak_buffered_spans": peak_buffered,
+        "peak_memory_mb": (peak - baseline) / 2**20,
+        "end_memory_mb": (current - baseline) / 2**20,
+        "kept_traces": stats.kept_traces,
+        "dropped_traces": stats.dropped_traces,
+    }
+
+
+def bench_show(spans: int, runs: int) -> dict[str, Any]:
+    """``mcp-tracing show`` on a store of ``spans`` spans (10-span traces)."""
+    from mcp_tracing import cli
+    from mcp_tracing.store import SqliteSpanExporter, TraceStore, _row  # pyright: ignore[reportPrivateUsage]
+    from mcp_tracing.testing import SpanRecord
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.db"
+        exporter = SqliteSpanExporter(path)
+        connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
+        start = time.time_ns() - 3_600 * 10**9
+        batch: list[tuple[Any, ...]] = []
+        for index in range(spans):
+            trace_index, position = divmod(index, 10)
+            trace_id = f"{trace_index:032x}"
+            record = SpanRecord(
+                name="agent.turn" if position == 0 else "tool.call",
+                trace_id=trace_id,
+                span_id=f"{index:016x}",
+                parent_id=None if position == 0 else f"{trace_index * 10:016x}",
+                kind="INTERNAL",
+                start_ns=start + trace_index * 1_000_000 + position * 1_000,
+                end_ns=start + trace_index * 1_000_000 + position * 1_000 + 500,
+                status="UNSET",
+                service="bench",
+                pid=1,
+                attributes={"gen_ai.tool.name": "read_file", "mcp.method.name": "tools/call"},
+            )
+            batch.append(_row(record))
+            if len(batch) == 50_000:
+                exporter._insert(connection, batch)  # pyright: ignore[reportPrivateUsage]
+                batch.clear()
+        if batch:
+            exporter._insert(connection, batch)  # pyright: ignore[reportPrivateUsage]
+        connection.close()
+        target = f"{(spans // 10) // 2:032x}"  # a trace in the middle of the store
+        timings: list[float] = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                status = cli.main(["--store", str(path), "show", target])
+            timings.append(time.perf_counter() - started)
+            if status != 0 or f"trace {target}: 10 spans" not in out.getvalue():
+                raise AssertionError(f"show failed on the big store: {out.getvalue()[:200]}")
+        store = TraceStore(path)
+        stored = store._query("SELECT count(*) FROM spans")[0][0]  # pyright: ignore[reportPrivateUsage]
+        store.close()
+    if stored != spans:
+        raise AssertionError(f"the store holds {stored} spans, not {spans}")
+    return {"spans": spans, "runs": runs, "median_ms": statistics.median(timings) * 1e3, "max_ms": max(timings) * 1e3}
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "mcp": MCP_VERSION,
+        "mcp_tracing": mcp_tracing.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"Ran {m['date']} on {m['cpu']} ({m['cores']} cores), {m['os']}, Python {m['python']}, mcp {m['mcp']}, "
+        f"mcp_tracing {m['mcp_tracing']}; {results['rounds']} paired rounds per call benchmark.",
+        "",
+        "| benchmark | variant | median | p10-p90 | ratio (medians) | paired ratio | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for bench in ("stdio", "http", "proxy"):
+        for row in results[bench]:
+            target = f"<= {row['target']:.2f}x" if row["target"] else ""
+            lines.append(
+                f"| {bench} tool call | {row['variant']} | {row['median_ms']:.3f} ms | "
+                f"{row['p10_ms']:.3f}-{row['p90_ms']:.3f} ms | {row['ratio']:.3f}x | {row['paired_ratio']:.3f}x | {target} |"
+            )
+    tail = results["tail_memory"]
+    lines.append(
+        f"| tail sampler | {tail['spans_per_minute']:,} spans/min for {tail['simulated_minutes']} simulated min "
+        f"({tail['spans']:,} spans) | peak {tail['peak_memory_mb']:.1f} MB, at most {tail['peak_buffered_spans']:,} "
+        f"spans buffered | | | | bounded |"
+    )
+    show = results["show"]
+    lines.append(
+        f"| `mcp-tracing show` | store of {show['spans']:,} spans | {show['median_ms']:.1f} ms | max "
+        f"{show['max_ms']:.1f} ms | | | <= 100 ms |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(text: str) -> None:
+    readme = README.read_text()
+    start, end = readme.find(MARKERS[0]), readme.find(MARKERS[1])
+    if start < 0 or end < 0:
+        raise SystemExit("README.md has no bench markers")
+    README.write_text(readme[: start + len(MARKERS[0])] + "\n" + text + readme[end:])
+
+
+def check_smoke(results: dict[str, Any], setup: Setup) -> None:
+    """What a smoke run must show: every variant measured, spans made where they should be, none elsewhere."""
+    names = [row["variant"] for row in results["stdio"]]
+    expected = ["untraced", *(["mcp 2.x built-in"] if IS_V2 else []), "mcp_tracing", "propagation only"]
+    if names != expected or [row["variant"] for row in results["http"]] != expected:
+        raise AssertionError(f"variants measured: {names}")
+    if setup.full.spans == 0 or setup.unsampled.spans != 0 or (IS_V2 and setup.builtin.spans == 0):
+        raise AssertionError(
+            f"spans made: full {setup.full.spans}, unsampled {setup.unsampled.spans}, built-in {setup.builtin.spans}"
+        )
+    if results["tail_memory"]["kept_traces"] + results["tail_memory"]["dropped_traces"] == 0:
+        raise AssertionError("the tail sampler decided nothing")
+
+
+async def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    setup = Setup()
+    install_variant_tracer()
+    rounds, warmup = (20, 5) if args.smoke else (args.rounds, 100)
+    results: dict[str, Any] = {"machine": machine(), "rounds": rounds, "smoke": args.smoke}
+    results["stdio"] = await bench_calls(open_stdio, rounds, warmup, setup)
+    results["http"] = await bench_calls(open_http, rounds, warmup, setup)
+    results["proxy"] = await bench_proxy(rounds, warmup, setup)
+    setup.flush()
+    minutes, per_minute = (1, 5_000) if args.smoke else (10, 50_000)
+    results["tail_memory"] = bench_tail_memory(minutes, per_minute)
+    results["show"] = bench_show(20_000 if args.smoke else 1_000_000, 5 if args.smoke else 30)
+    if args.smoke:
+        check_smoke(results, setup)
+    results["spans_made"] = {"built-in": setup.builtin.spans, "mcp_tracing": setup.full.spans}
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--smoke", action="store_true", help="a few rounds of each, checked for correctness")
+    parser.add_argument("--rounds", type=int, default=2000, help="paired rounds per call benchmark (default 2000)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks", help="where results.json/md go")
+    parser.add_argument("--no-readme", action="store_true", help="do not put the table into README.md")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MCP_TRACING_STORE"] = str(Path(tmp) / "proxy.db")  # where the wrap proxy's spans go
+        results = anyio.run(run_all, args)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = table(results)
+    (args.output / "results.md").write_text(text)
+    print(text)
+    if not args.smoke and not args.no_readme:
+        update_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
