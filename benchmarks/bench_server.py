@@ -3,7 +3,8 @@
 * ``untraced``: no OpenTelemetry SDK at all (mcp 2.x's own spans are no-ops);
 * ``sdk``: an SDK TracerProvider, so mcp 2.x's built-in ``OpenTelemetryMiddleware`` records its spans;
 * ``traced``: the same provider, and ``mcp_tracing.instrument_server`` (metrics into an SDK MeterProvider);
-* ``propagation``: as ``traced``; the client sends unsampled context, so nothing is recorded.
+* ``propagation``: as ``traced`` but with no MeterProvider; the client sends unsampled context, so nothing
+  is recorded: context passes through, that is all.
 
 Spans are batched to an exporter that drops them: what is measured is making them, not shipping them.
 ``BENCH_TRANSPORT=http`` serves streamable HTTP on 127.0.0.1 (prints ``URL ...``), else stdio.
@@ -35,7 +36,8 @@ if MODE != "untraced":
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Dropping()))
     trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    if MODE != "propagation":
+        metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
 
 try:
     from mcp.server.mcpserver import MCPServer  # mcp 2.x

@@ -4,7 +4,7 @@ What is measured (each a paired, interleaved run in this one process: every roun
 in a shuffled order, so drift and noise hit all variants alike):
 
 * a stdio tool call (``echo``), untraced vs mcp 2.x's built-in tracing vs mcp_tracing fully traced (client and
-  server) vs propagation only (context sent, nothing sampled);
+  server: spans and the MCP metrics) vs propagation only (context sent, nothing sampled, no metrics);
 * the same over streamable HTTP;
 * the ``mcp-tracing wrap`` proxy vs the same server called directly;
 * the tail sampler's memory at 50k spans a minute for 10 simulated minutes;
@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client as sdk_stdio_client
 from opentelemetry import trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -58,6 +58,7 @@ SERVER = ROOT / "benchmarks" / "bench_server.py"
 README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 TARGETS = {"mcp_tracing": 1.05, "propagation only": 1.01}
+BENCHMARKS = ("stdio", "http", "proxy", "tail_memory", "show")
 
 
 class Counting(SpanExporter):
@@ -102,6 +103,7 @@ class Variant:
     server_mode: str  # BENCH_MODE of its server
     sdk_tracer: trace.Tracer = NOOP
     tracer_provider: TracerProvider | None = None  # trace_session with this provider
+    meters: bool = True  # trace_session's metrics into an SDK MeterProvider (else a no-op one)
     proxied: bool = False
     session: Any = None
     samples: list[float] = field(default_factory=lambda: [])
@@ -126,7 +128,9 @@ class Setup:
         if IS_V2:
             variants.append(Variant("mcp 2.x built-in", "sdk", sdk_tracer=self.builtin_provider.get_tracer("mcp")))
         variants.append(Variant("mcp_tracing", "traced", tracer_provider=self.full_provider))
-        variants.append(Variant("propagation only", "propagation", tracer_provider=self.unsampled_provider))
+        variants.append(
+            Variant("propagation only", "propagation", tracer_provider=self.unsampled_provider, meters=False)
+        )
         return variants
 
     def flush(self) -> None:
@@ -152,7 +156,8 @@ async def open_stdio(stack: AsyncExitStack, variant: Variant, setup: Setup) -> A
 async def start_session(stack: AsyncExitStack, read: Any, write: Any, variant: Variant, setup: Setup) -> Any:
     session = await stack.enter_async_context(ClientSession(read, write))
     if variant.tracer_provider is not None:
-        mcp_tracing.trace_session(session, tracer_provider=variant.tracer_provider, meter_provider=setup.meters)
+        meters = setup.meters if variant.meters else NoOpMeterProvider()
+        mcp_tracing.trace_session(session, tracer_provider=variant.tracer_provider, meter_provider=meters)
     await session.initialize()
     return session
 
@@ -160,16 +165,22 @@ async def start_session(stack: AsyncExitStack, read: Any, write: Any, variant: V
 @asynccontextmanager
 async def http_server(mode: str) -> AsyncIterator[str]:
     env = {**os.environ, **server_env(mode, "http")}
-    process = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE, text=True, env=env)
+    process = await anyio.open_process([sys.executable, str(SERVER)], env=env, stderr=None)
     try:
         assert process.stdout is not None
-        line = await anyio.to_thread.run_sync(process.stdout.readline)
+        received = b""
+        with anyio.fail_after(60):
+            while b"\n" not in received:
+                received += await process.stdout.receive()
+        line = received.split(b"\n", 1)[0].decode()
         if not line.startswith("URL "):
             raise RuntimeError(f"the HTTP bench server did not start ({mode})")
         yield line.split()[1]
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        with anyio.fail_after(30):
+            await process.wait()
+        await process.aclose()
 
 
 async def open_http(stack: AsyncExitStack, variant: Variant, setup: Setup) -> Any:
@@ -369,19 +380,22 @@ def table(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for bench in ("stdio", "http", "proxy"):
-        for row in results[bench]:
+        for row in results.get(bench, []):
             target = f"<= {row['target']:.2f}x" if row["target"] else ""
             lines.append(
                 f"| {bench} tool call | {row['variant']} | {row['median_ms']:.3f} ms | "
-                f"{row['p10_ms']:.3f}-{row['p90_ms']:.3f} ms | {row['ratio']:.3f}x | {row['paired_ratio']:.3f}x | {target} |"
+                f"{row['p10_ms']:.3f}-{row['p90_ms']:.3f} ms | {row['ratio']:.3f}x | {row['paired_ratio']:.3f}x "
+                f"| {target} |"
             )
-    tail = results["tail_memory"]
+    tail = results.get("tail_memory")
+    show = results.get("show")
+    if tail is None or show is None:
+        return "\n".join(lines) + "\n"
     lines.append(
         f"| tail sampler | {tail['spans_per_minute']:,} spans/min for {tail['simulated_minutes']} simulated min "
         f"({tail['spans']:,} spans) | peak {tail['peak_memory_mb']:.1f} MB, at most {tail['peak_buffered_spans']:,} "
         f"spans buffered | | | | bounded |"
     )
-    show = results["show"]
     lines.append(
         f"| `mcp-tracing show` | store of {show['spans']:,} spans | {show['median_ms']:.1f} ms | max "
         f"{show['max_ms']:.1f} ms | | | <= 100 ms |"
@@ -416,13 +430,19 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     install_variant_tracer()
     rounds, warmup = (20, 5) if args.smoke else (args.rounds, 100)
     results: dict[str, Any] = {"machine": machine(), "rounds": rounds, "smoke": args.smoke}
-    results["stdio"] = await bench_calls(open_stdio, rounds, warmup, setup)
-    results["http"] = await bench_calls(open_http, rounds, warmup, setup)
-    results["proxy"] = await bench_proxy(rounds, warmup, setup)
+    only = set(args.only or BENCHMARKS)
+    if "stdio" in only:
+        results["stdio"] = await bench_calls(open_stdio, rounds, warmup, setup)
+    if "http" in only:
+        results["http"] = await bench_calls(open_http, rounds, warmup, setup)
+    if "proxy" in only:
+        results["proxy"] = await bench_proxy(rounds, warmup, setup)
     setup.flush()
     minutes, per_minute = (1, 5_000) if args.smoke else (10, 50_000)
-    results["tail_memory"] = bench_tail_memory(minutes, per_minute)
-    results["show"] = bench_show(20_000 if args.smoke else 1_000_000, 5 if args.smoke else 30)
+    if "tail_memory" in only:
+        results["tail_memory"] = bench_tail_memory(minutes, per_minute)
+    if "show" in only:
+        results["show"] = bench_show(20_000 if args.smoke else 1_000_000, 5 if args.smoke else 30)
     if args.smoke:
         check_smoke(results, setup)
     results["spans_made"] = {"built-in": setup.builtin.spans, "mcp_tracing": setup.full.spans}
@@ -435,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2000, help="paired rounds per call benchmark (default 2000)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks", help="where results.json/md go")
     parser.add_argument("--no-readme", action="store_true", help="do not put the table into README.md")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these (repeatable)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MCP_TRACING_STORE"] = str(Path(tmp) / "proxy.db")  # where the wrap proxy's spans go
@@ -444,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = table(results)
     (args.output / "results.md").write_text(text)
     print(text)
-    if not args.smoke and not args.no_readme:
+    if not args.smoke and not args.no_readme and not args.only:
         update_readme(text)
     return 0
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Any, Final, cast
 
 from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -86,11 +86,11 @@ def record_arguments(
         return
     arguments: object = params.get("arguments")
     digest = args_hash(arguments)
-    if digest is not None:
-        span.set_attribute(attr.TOOL_ARGS_HASH, digest)
     shape = _shape(arguments)
-    if shape is not None:
-        span.set_attribute(attr.TOOL_ARGS_SHAPE, shape)
+    if digest is not None and shape is not None:
+        span.set_attributes({attr.TOOL_ARGS_HASH: digest, attr.TOOL_ARGS_SHAPE: shape})
+    elif digest is not None:
+        span.set_attribute(attr.TOOL_ARGS_HASH, digest)
     if arguments is not None and privacy.captures(target_of(method, params)):
         span.set_attribute(attr.GEN_AI_TOOL_CALL_ARGUMENTS, privacy.render(arguments))
 
@@ -155,15 +155,17 @@ def record_result(
             attr.GEN_AI_TOOL_CALL_RESULT,
             privacy.render(dump(mode="json", by_alias=True, exclude_none=True) if dump else _unwrap(result)),
         )
+    outcome: dict[str, AttributeValue] = {}
     size = result_size(result)
     if size is not None:
-        span.set_attribute(attr.TOOL_RESULT_SIZE, size)
+        outcome[attr.TOOL_RESULT_SIZE] = size
     if is_tool_error(result):
-        span.set_attribute(attr.ERROR_TYPE, attr.ERROR_TOOL)
-        span.set_attribute(attr.TOOL_STATUS, attr.STATUS_TOOL_ERROR)
+        outcome[attr.ERROR_TYPE] = attr.ERROR_TOOL
+        outcome[attr.TOOL_STATUS] = attr.STATUS_TOOL_ERROR
         span.set_status(StatusCode.ERROR, attr.ERROR_TOOL)
     else:
-        span.set_attribute(attr.TOOL_STATUS, attr.STATUS_OK)
+        outcome[attr.TOOL_STATUS] = attr.STATUS_OK
+    span.set_attributes(outcome)
 
 
 def record_error_code(
@@ -206,18 +208,23 @@ def error_type(exc: BaseException) -> str:
     return str(code) if code is not None else type(exc).__qualname__
 
 
-def recorded_attributes(span: Span | None) -> dict[str, AttributeValue] | None:
-    """The attributes an SDK span holds (ended or not), else ``None`` (a non-recording span has none)."""
-    attributes = getattr(span, "attributes", None)
-    return dict(attributes) if isinstance(attributes, Mapping) else None  # pyright: ignore[reportUnknownArgumentType]
+_LATE: Final = (attr.ERROR_TYPE, attr.RPC_RESPONSE_STATUS_CODE, attr.MCP_PROTOCOL_VERSION)
+"""Metric attributes a span may only learn from the response (``initialize`` teaches the version)."""
 
 
 def operation_attributes(
-    span: Span | None, known: Callable[[], dict[str, AttributeValue]], error: str | None
+    span: Span | None, known: Mapping[str, AttributeValue], error: str | None
 ) -> dict[str, AttributeValue]:
-    """The attributes to measure an operation by: the span's final ones if it recorded, else ``known()`` (what
-    is known without a span), with ``error.type`` when it failed (an unsampled span keeps nothing)."""
-    attributes = recorded_attributes(span) or known()
+    """The attributes to measure an operation by: those known when it started, the few a recording span
+    learnt from the response, and ``error.type`` when it failed (an unsampled span keeps nothing)."""
+    attributes = dict(known)
+    recorded: object = getattr(span, "attributes", None)
+    if isinstance(recorded, Mapping):
+        late = cast(Mapping[str, AttributeValue], recorded)
+        for key in _LATE:
+            value = late.get(key)
+            if value is not None:
+                attributes[key] = value
     if error is not None:
         attributes.setdefault(attr.ERROR_TYPE, error)
     return attributes

@@ -66,6 +66,7 @@ SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 class _Outcome:
     span: Span | None = None
     error_type: str | None = None
+    attributes: dict[str, AttributeValue] | None = None
 
 
 SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
@@ -119,7 +120,8 @@ class ClientTracer:
         try:
             return await self._send(method, params, send, outcome)
         finally:
-            self._safely(self._measure, method, params, outcome, time.perf_counter() - start)
+            if self.metrics is not None and self.metrics.enabled:
+                self._safely(self._measure, method, params, outcome, time.perf_counter() - start)
 
     async def _send(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R], outcome: _Outcome) -> R:
         if not self.filter.traces(method):  # no span (not the SDK's either); the context still travels
@@ -128,7 +130,7 @@ class ClientTracer:
                 return await send(self._inject(params), None)
             finally:
                 ACTIVE_CLIENT_SPAN.reset(active)
-        with self._span(method, params) as span:
+        with self._span(method, params, outcome) as span:
             outcome.span = span
             if span is None:
                 return await send(params, None)
@@ -145,10 +147,8 @@ class ClientTracer:
 
     def _measure(self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome, seconds: float) -> None:
         if self.metrics is not None:
-            attributes = _spans.operation_attributes(
-                outcome.span, lambda: self._attributes(method, params), outcome.error_type
-            )
-            self.metrics.client_operation(seconds, attributes)
+            known = outcome.attributes if outcome.attributes is not None else self._attributes(method, params)
+            self.metrics.client_operation(seconds, _spans.operation_attributes(outcome.span, known, outcome.error_type))
 
     async def notify(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
         """Sends one notification inside its CLIENT span, ``_meta`` injected (the SDK does not)."""
@@ -171,18 +171,19 @@ class ClientTracer:
         return on_progress
 
     @contextmanager
-    def _span(self, method: str, params: Mapping[str, Any] | None) -> Generator[Span | None, None, None]:
+    def _span(
+        self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome
+    ) -> Generator[Span | None, None, None]:
         try:
             self._ask_peer()
+            attributes = outcome.attributes = self._attributes(method, params)
             claimed = claim_tool_span(method, params)
             if claimed is not None:  # an agent.tool_call span stands for this call: enrich it, do not nest
-                claimed.set_attributes(self._attributes(method, params))
+                claimed.set_attributes(attributes)
                 span, token, owned = claimed, None, False
             else:
                 span = self.tracer.start_span(
-                    _spans.span_name(method, params),
-                    kind=SpanKind.CLIENT,
-                    attributes=self._attributes(method, params),
+                    _spans.span_name(method, params), kind=SpanKind.CLIENT, attributes=attributes
                 )
                 token, owned = otel_context.attach(trace.set_span_in_context(span)), True
             _spans.record_arguments(span, method, params, self.privacy)

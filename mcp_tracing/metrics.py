@@ -19,7 +19,7 @@ from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from typing import Final
 
-from opentelemetry.metrics import Histogram, MeterProvider, get_meter
+from opentelemetry.metrics import Histogram, MeterProvider, NoOpHistogram, get_meter
 from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
@@ -104,6 +104,8 @@ class McpMetrics:
         self._server_session = histogram(
             "mcp.server.session.duration", "The duration of the MCP session as observed on the MCP server."
         )
+        self.enabled = not isinstance(self._client_operation, NoOpHistogram)
+        """False on a no-op meter provider: callers skip building attributes nobody records."""
 
     def client_operation(self, seconds: float, attributes: Mapping[str, AttributeValue] | None) -> None:
         self._client_operation.record(seconds, _only(attributes, CLIENT_OPERATION_ATTRIBUTES))

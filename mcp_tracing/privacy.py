@@ -74,6 +74,12 @@ def _key() -> bytes:
     configured = os.environ.get(HASH_KEY_ENV)
     if configured:
         return configured.encode()
+    # Looked up per call (a test or an application may point XDG_DATA_HOME elsewhere), cached per location.
+    return _key_at(os.environ.get("XDG_DATA_HOME"), os.environ.get("HOME"))
+
+
+@lru_cache(maxsize=8)
+def _key_at(xdg_data_home: str | None, home: str | None) -> bytes:
     return _installation_key(_data_dir() / "hash.key")
 
 

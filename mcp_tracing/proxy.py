@@ -289,7 +289,7 @@ class Proxy:
 
     def _measure(self, found: _Pending, span: Span, at: int) -> None:
         # The receiver of a request records mcp.server.operation.duration, the sender the client one.
-        attributes = _spans.operation_attributes(span, lambda: self._attributes(found.method, found.params, None), None)
+        attributes = _spans.operation_attributes(span, self._attributes(found.method, found.params, None), None)
         record = self.metrics.server_operation if found.kind is SpanKind.SERVER else self.metrics.client_operation
         record(max(at - found.started, 0) / 1e9, attributes)
 

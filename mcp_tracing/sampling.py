@@ -114,10 +114,16 @@ class MethodFilter:
     """
 
     excluded: tuple[str, ...] = HOUSEKEEPING
+    _decided: dict[str, bool] = field(default_factory=lambda: {}, init=False, compare=False, repr=False, hash=False)
 
     def traces(self, method: str) -> bool:
         """Whether ``method`` gets a span."""
-        return not any(fnmatchcase(method, pattern) for pattern in self.excluded)
+        decided = self._decided.get(method)
+        if decided is None:
+            decided = not any(fnmatchcase(method, pattern) for pattern in self.excluded)
+            if len(self._decided) < 1024:  # methods are a small set; a flood of made-up ones is not cached
+                self._decided[method] = decided
+        return decided
 
     @classmethod
     def resolve(cls, exclude_methods: Iterable[str] | None = None, drop_list_calls: bool | None = None) -> MethodFilter:

@@ -171,8 +171,8 @@ class ServerTracer:
             _safely(self._measure, span, attributes, error, time.perf_counter() - started)
 
     def _measure(self, span: Span, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
-        if self.metrics is not None:
-            self.metrics.server_operation(seconds, _spans.operation_attributes(span, lambda: attributes, error))
+        if self.metrics is not None and self.metrics.enabled:
+            self.metrics.server_operation(seconds, _spans.operation_attributes(span, attributes, error))
 
     @contextmanager
     def _attached(self, meta: object, http: HttpRequestInfo | None, http_session: bool) -> Generator[None, None, None]:

@@ -39,6 +39,13 @@ def boom(secret: str) -> str:
 
 
 @server.tool()
+def crash(code: int) -> str:
+    """Dies in the middle of the call, unanswered (the fault suite's crashing server)."""
+    sys.stdout.flush()
+    os._exit(code)
+
+
+@server.tool()
 def env_report() -> dict[str, object]:
     """The environment this process was spawned with (the parts the tests care about)."""
     env = {k: v for k, v in os.environ.items() if k.startswith(REPORTED_PREFIXES)}
