@@ -267,3 +267,70 @@ async def test_an_sdk_stdio_client_imported_before_instrument_still_spawns_with_
     env = report["env"]
     assert env["TRACEPARENT"].startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:9"
+
+
+def test_an_sdk_the_instrumentor_cannot_patch_leaves_the_application_untraced_and_running(
+    instrumentor: McpInstrumentor, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A future SDK with a hook moved: ``instrument()`` logs, undoes what it did, and the app starts as is."""
+    original_init = ClientSession.__init__
+    real_after_init = McpInstrumentor._after_init  # pyright: ignore[reportPrivateUsage]
+    calls: list[str] = []
+
+    def after_init_then_fail(self: McpInstrumentor, cls: type[Any], install: Any) -> None:
+        real_after_init(self, cls, install)
+        calls.append(cls.__name__)
+        if len(calls) == 2:
+            raise AttributeError("Server.__init__ moved")
+
+    monkeypatch.setattr(McpInstrumentor, "_after_init", after_init_then_fail)
+    instrumentor.instrument()
+    assert calls == ["ClientSession", "Server"]
+    assert ClientSession.__init__ is original_init  # the first patch was undone too
+    assert "could not instrument this version of mcp" in caplog.text
+
+
+async def test_a_failing_transport_ends_the_session_span_with_its_error_type(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """The zero-code session span around a transport that fails to open records the type, never the text."""
+    from contextlib import asynccontextmanager
+
+    from mcp_tracing.instrumentor import _rooted  # pyright: ignore[reportPrivateUsage]
+
+    provider, exporter = capture
+
+    @asynccontextmanager
+    async def refusing(url: str) -> Any:
+        raise ConnectionRefusedError(f"no server at {url} (secret=s3cr3t)")
+        yield
+
+    instrumentor = McpInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            async with _rooted(refusing, provider)("http://127.0.0.1:9/mcp"):
+                pass
+    finally:
+        instrumentor.uninstrument()
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == attr.CLIENT_SESSION_SPAN]
+    assert span.status.status_code.name == "ERROR" and span.status.description == "ConnectionRefusedError"
+    assert dict(span.attributes or {}) == {attr.ERROR_TYPE: "ConnectionRefusedError"}
+    assert span.events == ()
+
+
+def test_the_sdk_http_client_is_returned_untouched_when_it_cannot_be_instrumented(
+    instrumentor: McpInstrumentor, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import mcp_tracing.http
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("transport layout changed")
+
+    monkeypatch.setattr(mcp_tracing.http, "instrument_http_client", broken)
+    instrumentor.instrument()
+    from mcp.client import streamable_http
+
+    client = streamable_http.create_mcp_http_client()
+    assert getattr(client, "_mcp_tracing_http", None) is None
+    assert "could not instrument the SDK's HTTP client" in caplog.text
