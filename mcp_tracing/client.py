@@ -297,6 +297,22 @@ def _record_progress(span: Span, progress: float, total: float | None) -> None:
 _T = TypeVar("_T")
 
 
+def tracing_parts(
+    exclude_methods: Iterable[str] | None,
+    drop_list_calls: bool | None,
+    privacy: Privacy | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+) -> tuple[trace.Tracer, MethodFilter, Privacy, McpMetrics]:
+    """What both sides' tracers share, resolved from arguments, else the environment, else the defaults."""
+    return (
+        trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider),
+        MethodFilter.resolve(exclude_methods, drop_list_calls),
+        privacy or Privacy.from_env(),
+        McpMetrics(meter_provider),
+    )
+
+
 def build_client_tracer(
     *,
     server_name: str | None = None,
@@ -311,10 +327,9 @@ def build_client_tracer(
     """The tracer of one client session, both directions (see ``trace_session`` for the arguments)."""
     from .server import ServerTracer
 
-    tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
-    method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
-    privacy = privacy or Privacy.from_env()
-    metrics = McpMetrics(meter_provider)
+    tracer, method_filter, privacy, metrics = tracing_parts(
+        exclude_methods, drop_list_calls, privacy, tracer_provider, meter_provider
+    )
     client_tracer = ClientTracer(
         tracer,
         server_name=server_name,

@@ -42,8 +42,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _attributes as attr
 from . import _spans
 from ._switch import ALWAYS_ON, Switch
-from ._version import __version__
-from .client import ClientTracer
+from .client import ClientTracer, tracing_parts
 from .http import HttpRequestInfo, Policy, check_policy, request_info
 from .metrics import McpMetrics
 from .privacy import Privacy
@@ -342,10 +341,9 @@ def build_server_tracer(
     switch: Switch = ALWAYS_ON,
 ) -> ServerTracer:
     """The tracer of one server, both directions (see ``instrument_server`` for the arguments)."""
-    otel_tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
-    method_filter = MethodFilter.resolve(exclude_methods, drop_list_calls)
-    privacy = privacy or Privacy.from_env()
-    metrics = McpMetrics(meter_provider)
+    otel_tracer, method_filter, privacy, metrics = tracing_parts(
+        exclude_methods, drop_list_calls, privacy, tracer_provider, meter_provider
+    )
     outbound = ClientTracer(otel_tracer, filter=method_filter, privacy=privacy, metrics=metrics, switch=switch)
     return ServerTracer(
         otel_tracer,
