@@ -243,6 +243,7 @@ _SUBMODULES = {
     "analyze",
     "client",
     "instrumentor",
+    "proxy",
     "waterfall",
     "server",
     "stdio",
