@@ -7,7 +7,9 @@ parameters:
 * ``TRACEPARENT``/``TRACESTATE``/``BAGGAGE`` for the span current at spawn (through the global
   propagators), unless the caller put a ``TRACEPARENT`` in ``env`` explicitly;
 * every ``OTEL_*`` variable of this process except ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``
-  (the child exports where the agent does, under its own name), and every ``MCP_TRACING_*`` variable.
+  (the child exports where the agent does, under its own name), and every ``MCP_TRACING_*`` variable. A
+  ``console`` exporter is left out of ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``: the child's stdout is the
+  protocol, and spans printed there would break it (``none`` when nothing else is left).
 
 Whatever the caller put in ``env`` wins over forwarded values.
 
@@ -43,7 +45,14 @@ from . import _attributes as attr
 from ._transport import TransportInfo
 from .propagation import extract_env, inject_env
 
-__all__ = ["FORWARD_PREFIXES", "NOT_FORWARDED", "child_environment", "stdio_client", "traced_parameters"]
+__all__ = [
+    "EXPORTER_VARIABLES",
+    "FORWARD_PREFIXES",
+    "NOT_FORWARDED",
+    "child_environment",
+    "stdio_client",
+    "traced_parameters",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -52,6 +61,9 @@ FORWARD_PREFIXES: Final = ("OTEL_", "MCP_TRACING_")
 
 NOT_FORWARDED: Final = frozenset({"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"})
 """Never copied: the child names itself. Pass them in ``StdioServerParameters.env`` to set them."""
+
+EXPORTER_VARIABLES: Final = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
+"""Forwarded without ``console``: a stdio server's stdout is the protocol, and console exporters write there."""
 
 _P = TypeVar("_P")
 
@@ -80,6 +92,10 @@ def child_environment(
         for key, value in source.items()
         if key.startswith(FORWARD_PREFIXES) and key not in NOT_FORWARDED and key not in propagated
     }
+    for key in EXPORTER_VARIABLES:
+        if key in out:
+            kept = [name.strip() for name in out[key].split(",") if name.strip() and name.strip() != "console"]
+            out[key] = ",".join(kept) or "none"
     out.update(env or {})
     try:
         inject_env(out, context=context, keep_existing=True)

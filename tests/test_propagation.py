@@ -248,5 +248,24 @@ class TestChildEnvironment:
         assert env["OTEL_TRACES_SAMPLER"] == "always_on"
         assert env["TRACEPARENT"] == "chosen" and "BAGGAGE" not in env
 
+    def test_console_exporters_are_not_forwarded_into_the_protocol_channel(self) -> None:
+        """Seen under opentelemetry-instrument: a child told to print spans prints them into its stdout."""
+        parent = {
+            "OTEL_TRACES_EXPORTER": "console, otlp_proto_http",
+            "OTEL_METRICS_EXPORTER": "console",
+            "OTEL_LOGS_EXPORTER": "otlp",
+        }
+        env = child_environment(None, parent_env=parent, context=Context())
+        assert env == {
+            "OTEL_TRACES_EXPORTER": "otlp_proto_http",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "otlp",
+        }
+        # Asked for explicitly in StdioServerParameters.env, it is the caller's choice.
+        assert (
+            child_environment({"OTEL_TRACES_EXPORTER": "console"}, parent_env=parent)["OTEL_TRACES_EXPORTER"]
+            == "console"
+        )
+
     def test_no_current_span_means_no_traceparent(self) -> None:
         assert "TRACEPARENT" not in child_environment(None, parent_env={}, context=Context())
