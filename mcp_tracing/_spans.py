@@ -95,6 +95,17 @@ def record_arguments(
         span.set_attribute(attr.GEN_AI_TOOL_CALL_ARGUMENTS, privacy.render(arguments))
 
 
+def record_progress(span: Span, progress: float, total: float | None) -> None:
+    """One progress report as an ``mcp.progress`` event on the span of the request it reports on (the free-text
+    message is not recorded). A report that arrives after its request ended is dropped."""
+    if not span.is_recording():
+        return
+    attributes: dict[str, AttributeValue] = {attr.PROGRESS_VALUE: float(progress)}
+    if total is not None:
+        attributes[attr.PROGRESS_TOTAL] = float(total)
+    span.add_event(attr.PROGRESS_EVENT, attributes)
+
+
 def _shape(arguments: object) -> str | None:
     """The argument names, never their values: what ``analyze`` compares to find N+1 calls."""
     if not isinstance(arguments, Mapping):

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ._records import SpanRecord
 from .analyze import LABELS, Finding, Thresholds, analyze, flagged, rank
 from .store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from .view import render_tree
@@ -122,15 +123,15 @@ def _thresholds(assignments: Sequence[str]) -> Thresholds:
         raise StoreError(str(exc)) from None
 
 
-def _findings(store: TraceStore, trace_id: str, thresholds: Thresholds) -> list[Finding]:
-    return analyze(store.spans(trace_id), thresholds, neighbours=store.roots_between)
+def _findings(store: TraceStore, spans: Sequence[SpanRecord], thresholds: Thresholds | None) -> list[Finding]:
+    return analyze(spans, thresholds, neighbours=store.roots_between)
 
 
 def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
     thresholds = _thresholds(args.threshold)
     if args.trace_id is not None:
         trace_id = store.resolve(args.trace_id)
-        findings = _findings(store, trace_id, thresholds)
+        findings = _findings(store, store.spans(trace_id), thresholds)
         if args.json:
             print(json.dumps([f.as_dict() for f in findings], indent=2))
             return
@@ -141,7 +142,7 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
             print(f"  suggestion: {finding.suggestion}")
         return
     ids = store.trace_ids(since_s=args.since)
-    ranked = rank(f for trace_id in ids for f in _findings(store, trace_id, thresholds))[: args.limit]
+    ranked = rank(f for trace_id in ids for f in _findings(store, store.spans(trace_id), thresholds))[: args.limit]
     if args.json:
         print(json.dumps(ranked, indent=2))
         return
@@ -182,7 +183,7 @@ def _show(
     if as_json:
         print(json.dumps([span.__dict__ for span in spans], indent=2, default=str))
         return
-    findings = analyze(spans, thresholds, neighbours=store.roots_between)
+    findings = _findings(store, spans, thresholds)
     if html_file is not None:
         from .waterfall import render_html
 

@@ -165,7 +165,7 @@ class ClientTracer:
         report = callback
 
         async def on_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
-            self._safely(_record_progress, span, progress, total)
+            self._safely(_spans.record_progress, span, progress, total)
             await report(progress, total, message)
 
         return on_progress
@@ -246,14 +246,10 @@ class ClientTracer:
 
     def learn_server(self, result: object) -> None:
         """Takes the server name and protocol version from an ``initialize`` result (dict or model)."""
-        info = _spans.field(result, "serverInfo", "server_info") or _spans.field(
-            _spans.field(result, "_meta"), SERVER_INFO_META_KEY
-        )
-        name = _spans.field(info, "name")
-        if isinstance(name, str) and name and not self._explicit_server_name:
+        name, version = server_identity(result)
+        if name and not self._explicit_server_name:
             self.server_name = name
-        version = _spans.field(result, "protocolVersion", "protocol_version")
-        if isinstance(version, str) and version:
+        if version:
             self.protocol_version = version
 
     def use_transport(self, info: TransportInfo | None) -> None:
@@ -285,13 +281,14 @@ class ClientTracer:
             _logger.exception("mcp_tracing could not record a span outcome")
 
 
-def _record_progress(span: Span, progress: float, total: float | None) -> None:
-    if not span.is_recording():  # a report that arrives after its request ended
-        return
-    attributes: dict[str, AttributeValue] = {attr.PROGRESS_VALUE: float(progress)}
-    if total is not None:
-        attributes[attr.PROGRESS_TOTAL] = float(total)
-    span.add_event(attr.PROGRESS_EVENT, attributes)
+def server_identity(result: object) -> tuple[str | None, str | None]:
+    """``(server name, protocol version)`` from an ``initialize`` or ``server/discover`` result (dict or model)."""
+    info = _spans.field(result, "serverInfo", "server_info") or _spans.field(
+        _spans.field(result, "_meta"), SERVER_INFO_META_KEY
+    )
+    name = _spans.field(info, "name")
+    version = _spans.field(result, "protocolVersion", "protocol_version")
+    return (name if isinstance(name, str) and name else None, version if isinstance(version, str) and version else None)
 
 
 _T = TypeVar("_T")

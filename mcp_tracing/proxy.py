@@ -42,11 +42,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
-from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
 from ._version import __version__
+from .client import server_identity
 from .metrics import McpMetrics
 from .privacy import Privacy
 from .propagation import extract_env, extract_meta
@@ -126,6 +126,7 @@ class _Pending:
     params: Mapping[str, Any] | None
     started: int
     kind: SpanKind
+    progress_token: str | None = None
 
 
 class Proxy:
@@ -251,7 +252,7 @@ class Proxy:
         token = _progress_token(params)
         key = _key(request_id)
         with self._lock:
-            pending[key] = _Pending(span, method, params, at, kind)
+            pending[key] = _Pending(span, method, params, at, kind, token)
             if token is not None:
                 self._progress[token] = span
             early = self._early.pop((id(pending), key), None)
@@ -263,7 +264,7 @@ class Proxy:
         with self._lock:
             found = pending.pop(key, None)
             if found is not None:
-                self._forget_progress(found.span)
+                self._progress.pop(found.progress_token or "", None)
             else:
                 if len(self._early) >= MAX_EARLY:  # answers to requests never seen: keep the newest only
                     self._early.pop(next(iter(self._early)))
@@ -310,36 +311,25 @@ class Proxy:
         with self._lock:
             found = self._from_client.pop(_key(request_id), None)
             if found is not None:
-                self._forget_progress(found.span)
+                self._progress.pop(found.progress_token or "", None)
         if found is not None:
-            found.span.set_attribute(attr.ERROR_TYPE, "CancelledError")
-            found.span.set_status(StatusCode.ERROR, "CancelledError")
-            found.span.end(end_time=at)
+            _fail(found.span, "CancelledError", at)
 
     def _progressed(self, params: Mapping[str, Any] | None) -> None:
         token = params.get("progressToken") if params else None
         with self._lock:
             span = self._progress.get(json.dumps(token)) if token is not None else None
         progress = params.get("progress") if params else None
-        if span is None or not span.is_recording() or not isinstance(progress, int | float):
+        if span is None or not isinstance(progress, int | float):
             return
-        event: dict[str, AttributeValue] = {attr.PROGRESS_VALUE: float(progress)}
         total = params.get("total") if params else None
-        if isinstance(total, int | float):
-            event[attr.PROGRESS_TOTAL] = float(total)
-        span.add_event(attr.PROGRESS_EVENT, event)
-
-    def _forget_progress(self, span: Span) -> None:
-        for token in [t for t, s in self._progress.items() if s is span]:
-            del self._progress[token]
+        _spans.record_progress(span, progress, total if isinstance(total, int | float) else None)
 
     def _learn(self, result: object) -> None:
-        info = _spans.field(result, "serverInfo")
-        name = _spans.field(info, "name")
-        if isinstance(name, str) and name and not self._explicit_name:
+        name, version = server_identity(result)
+        if name and not self._explicit_name:
             self.server_name = name
-        version = _spans.field(result, "protocolVersion")
-        if isinstance(version, str) and version:
+        if version:
             self.protocol_version = version
 
     # ---------------------------------------------------------------------------------------- end
@@ -354,13 +344,20 @@ class Proxy:
             self._early.clear()
         for found in pending:
             if exited:
-                found.span.set_attribute(attr.ERROR_TYPE, SERVER_EXITED)
-                found.span.set_status(StatusCode.ERROR, SERVER_EXITED)
-            found.span.end()
+                _fail(found.span, SERVER_EXITED)
+            else:
+                found.span.end()
         self.session.end()
         self.metrics.server_session(
             (time.time_ns() - self._session_started) / 1e9, {attr.NETWORK_TRANSPORT: attr.TRANSPORT_PIPE}
         )
+
+
+def _fail(span: Span, error_type: str, at: int | None = None) -> None:
+    """Ends a request's span that got no answer: ``error.type`` and an ERROR status."""
+    span.set_attribute(attr.ERROR_TYPE, error_type)
+    span.set_status(StatusCode.ERROR, error_type)
+    span.end(end_time=at)
 
 
 def _params(message: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import _attributes as attr
 from ._records import SpanRecord
-from .analyze import LABELS, Finding
+from .analyze import LABELS, Finding, flagged
 from .view import tree_rows
 
 __all__ = ["render_html"]
@@ -116,12 +116,7 @@ def _hint(span: SpanRecord) -> str:
 
 def render_html(spans: Sequence[SpanRecord], findings: Sequence[Finding] = ()) -> str:
     """The page for one trace: waterfall rows in tree order, findings on top, attributes on click."""
-    flags: dict[str, list[str]] = {}
-    for finding in findings:
-        for span_id in finding.span_ids:
-            labels = flags.setdefault(span_id, [])
-            if LABELS[finding.kind] not in labels:
-                labels.append(LABELS[finding.kind])
+    flags = flagged(findings)
     rows = tree_rows(spans)
     depth: dict[str, int] = {}
     for _, span in rows:
