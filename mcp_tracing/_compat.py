@@ -33,6 +33,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import _attributes as attr
+from ._shutdown import flush_at_sigterm, serving_http
 from ._switch import ALWAYS_ON
 from ._transport import TransportInfo
 from .client import ACTIVE_CLIENT_SPAN, ClientTracer
@@ -413,6 +414,8 @@ def install_server(server: object, tracer: ServerTracer) -> None:
             tracer.outbound, server_name=tracer.server_name, _explicit_server_name=True
         )
     _wrap_run(lowlevel, tracer)
+    # Whatever runs the server (stdio, the SDK's HTTP or SSE runner, uvicorn, a mounted app), SIGTERM flushes.
+    flush_at_sigterm(tracer.tracer_provider)
     if IS_V2:
         _install_v2_server(lowlevel, tracer)
     else:
@@ -547,8 +550,9 @@ def _connection_tracer(tracer: ClientTracer, peer: Callable[[], tuple[object, ob
 
 def _is_http_session(run_kwargs: Mapping[str, Any]) -> bool:
     # mcp 1.x's streamable-HTTP session manager also serves each HTTP session through ``run`` and is the only
-    # caller that passes ``stateless``: those sessions are not the process's (stdio) session.
-    return "stateless" in run_kwargs
+    # caller that passes ``stateless``; SSE connections (both lines) come through ``run`` too, while uvicorn
+    # serves. Neither is the process's (stdio) session.
+    return "stateless" in run_kwargs or serving_http()
 
 
 async def _run_v1(run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

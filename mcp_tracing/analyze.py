@@ -26,11 +26,16 @@ it costs (what fixing it would save, estimated from the spans), and a one-line s
 * ``orphan``, ``multiple_roots``: spans whose parent is not in the store, or a trace with more than one root.
 * ``lost_context``: a client call with no server span in its trace while the server started a new trace for
   the same method and tool during the call: the context did not reach the server (the "flat" pattern).
+
+Apart from the findings, ``lost_halves`` tells when a trace has client requests to a server but none (or,
+for the calls that do work, not all) of that server's spans: half a trace looks like broken propagation, and
+is usually a server that is not traced, exports elsewhere, or was killed before it flushed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +45,7 @@ from typing import Any, Final
 from . import _attributes as attr
 from ._records import SpanRecord
 
-__all__ = ["KINDS", "Finding", "Thresholds", "analyze", "rank"]
+__all__ = ["KINDS", "Finding", "LostHalf", "Thresholds", "analyze", "lost_halves", "rank"]
 
 KINDS: Final = (
     "n_plus_one",
@@ -72,6 +77,9 @@ CALL_METHODS: Final = frozenset({attr.TOOLS_CALL, "resources/read", attr.PROMPTS
 """The requests an agent makes to get work done (not lists, pings or the handshake)."""
 
 _HANDSHAKE: Final = frozenset({attr.INITIALIZE, attr.SERVER_DISCOVER})
+
+SERVER_REQUESTS: Final = frozenset({"sampling/createMessage", "elicitation/create", "roots/list"})
+"""Requests a server sends its client: their receiving side is the agent, not a server."""
 
 
 @dataclass(frozen=True)
@@ -539,6 +547,66 @@ def _lost_context(trace: _Trace, neighbours: Neighbours) -> list[Finding]:
             )
         )
     return findings
+
+
+@dataclass(frozen=True)
+class LostHalf:
+    """Requests to one server whose server side left no span in the trace."""
+
+    server: str
+    """The server as the client knows it (``mcp_tracing.server.name``, else its address)."""
+    missing: tuple[str, ...]
+    """The client spans with no server span under them."""
+    calls: int
+    """The client's requests to that server in the trace."""
+
+    @property
+    def whole(self) -> bool:
+        """Whether none of the server's spans is in the trace."""
+        return len(self.missing) == self.calls
+
+    def describe(self) -> str:
+        """One line for a person: which server, how much is missing, the likely causes."""
+        name = json.dumps(self.server)  # a peer-chosen name: quoted, control characters escaped
+        if self.whole:
+            plural = "s" if self.calls != 1 else ""
+            return (
+                f"no spans from server {name} ({self.calls} call{plural}): it is not traced, exports to another "
+                "store or endpoint, or was killed before it flushed"
+            )
+        return (
+            f"{len(self.missing)} of {self.calls} calls to server {name} have no server span: it was killed "
+            "before it flushed, or lost the context of those calls"
+        )
+
+
+def lost_halves(spans: Sequence[SpanRecord]) -> list[LostHalf]:
+    """The servers this trace called whose spans are missing from it, in the order first called.
+
+    A client request counts as answered by the server's side when a SERVER span (the server's MCP span, or its
+    HTTP span) is its child. A server none of whose requests is answered is reported; a server with only some
+    unanswered is reported for the calls that do work (``CALL_METHODS``), which servers never filter out, so a
+    server that excludes list calls or pings is not taken for a lost one.
+    """
+    if not spans:
+        return []
+    trace = _Trace(spans)
+    calls: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in trace.spans:
+        method = span.attributes.get(attr.MCP_METHOD_NAME)
+        if not _sends(span) or not isinstance(method, str):
+            continue
+        if method.startswith("notifications/") or method in SERVER_REQUESTS or method == "ping":
+            continue
+        calls[_server(span)].append(span)
+    lost: list[LostHalf] = []
+    for server, sent in calls.items():
+        missing = [s for s in sent if not any(c.kind == "SERVER" for c in trace.children.get(s.span_id, []))]
+        if missing and len(missing) < len(sent):
+            missing = [s for s in missing if s.attributes.get(attr.MCP_METHOD_NAME) in CALL_METHODS]
+        if missing:
+            lost.append(LostHalf(server, tuple(s.span_id for s in missing), len(sent)))
+    return lost
 
 
 def flagged(findings: Iterable[Finding]) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._records import SpanRecord
-from .analyze import LABELS, Finding, Thresholds, analyze, flagged, rank
+from .analyze import LABELS, Finding, Thresholds, analyze, flagged, lost_halves, rank
 from .store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from .view import render_tree
 
@@ -155,18 +155,21 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
         print(f"  e.g. trace {row['example_trace']}; suggestion: {row['suggestion']}")
 
 
-def _print_traces(rows: Sequence[TraceSummary], as_json: bool) -> None:
+def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool) -> None:
+    # Traces missing a server's half are marked: they look like broken propagation otherwise.
+    lost = {row.trace_id: [half.server for half in lost_halves(store.spans(row.trace_id))] for row in rows}
     if as_json:
-        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        print(json.dumps([{**row.__dict__, "lost_servers": lost[row.trace_id]} for row in rows], indent=2))
         return
     header = f"{'TRACE':32}  {'ROOT':24}  {'SERVICES':32}  {'START':19}  {'DURATION':>10}  {'SPANS':>5}  ERRORS"
     print(header)
     for row in rows:
         start = datetime.fromtimestamp(row.start_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
         services = ",".join(row.services)
+        note = f"  ⚠ no spans from {', '.join(json.dumps(s) for s in lost[row.trace_id])}" if lost[row.trace_id] else ""
         print(
             f"{row.trace_id:32}  {row.root[:24]:24}  {services[:32]:32}  {start:19}  "
-            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors}"
+            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors}{note}"
         )
 
 
@@ -196,6 +199,8 @@ def _show(
     processes = len({(s.service, s.pid) for s in spans})
     print(f"trace {trace_id}: {len(spans)} spans from {processes} processes")
     print(render_tree(spans, width=width, marks=flagged(findings)))
+    for half in lost_halves(spans):
+        print(f"⚠ {half.describe()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     where=args.where,
                     limit=args.limit,
                 )
-                _print_traces(rows, args.json)
+                _print_traces(store, rows, args.json)
             elif args.command == "analyze":
                 if store.is_empty():
                     raise StoreError(f"the store at {store.path} holds no traces yet")

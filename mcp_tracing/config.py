@@ -4,15 +4,23 @@
 
     mcp_tracing.configure("my-agent")
 
-Where spans go:
+Where spans go (``mcp_tracing._exporters`` reads the standard variables as the OpenTelemetry SDK documents them):
 
-* to an OTLP backend over HTTP/protobuf when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-  ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (the exporter reads the other standard ``OTEL_EXPORTER_OTLP_*``
-  variables: headers, timeout, compression);
-* otherwise to the local trace store (``mcp_tracing.store``), which ``mcp-tracing traces``/``show`` read.
+* ``OTEL_TRACES_EXPORTER`` when set: ``mcp_tracing`` (the local store), ``otlp``, ``console``, ``none``, or any
+  installed exporter entry point;
+* otherwise an OTLP backend over HTTP/protobuf when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+  ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (the other ``OTEL_EXPORTER_OTLP_*`` variables apply);
+* otherwise the local trace store (``mcp_tracing.store``), which ``mcp-tracing traces``/``show`` read.
 
-stdio servers spawned with ``mcp_tracing.stdio_client`` receive the ``OTEL_*`` and ``MCP_TRACING_*``
-variables, so a server that calls ``configure()`` exports to the same place under its own name.
+Metrics (the MCP duration histograms) follow ``OTEL_METRICS_EXPORTER``, else go over OTLP when
+``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set, else nowhere.
+
+Processes started with ``mcp_tracing.stdio_client`` receive these variables and the absolute path of this
+process's store (``mcp_tracing.stdio.child_environment``), so a server that calls ``configure()`` exports to
+the same place under its own name, whatever its ``HOME``, ``XDG_DATA_HOME`` or working directory.
+
+Spans are exported every ``SCHEDULE_DELAY_MS`` (``OTEL_BSP_SCHEDULE_DELAY`` when set) and flushed, each wait
+bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._shutdown``), at exit and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,48 +30,32 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Final
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-__all__ = ["configure", "uses_otlp"]
+from . import _exporters, _shutdown
+
+__all__ = ["SCHEDULE_DELAY_MS", "configure", "uses_otlp"]
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_configured: TracerProvider | None = None
+_configured: trace.TracerProvider | None = None
 
-TAIL_SAMPLING_ENV = "MCP_TRACING_TAIL_SAMPLING"
-OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+TAIL_SAMPLING_ENV: Final = "MCP_TRACING_TAIL_SAMPLING"
+SCHEDULE_DELAY_MS: Final = 500
+"""How often batched spans are exported (the SDK's default is 5 s): a server's spans reach the store or the
+backend while it runs, and a process killed without warning loses at most this much. Measured: see README."""
 
 
 def uses_otlp() -> bool:
-    """Whether ``configure()`` exports over OTLP (an OTLP endpoint variable is set) rather than to the store."""
-    return any(os.environ.get(name) for name in OTLP_ENDPOINT_VARIABLES)
-
-
-def _exporter(store_path: str | os.PathLike[str] | None) -> SpanExporter:
-    if uses_otlp():
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
-    from .store import SqliteSpanExporter
-
-    return SqliteSpanExporter(store_path)
-
-
-def _configure_metrics(resource: Resource) -> None:
-    # Metrics go over OTLP with the traces; the local store keeps traces only (README says so).
-    if not uses_otlp() or isinstance(metrics.get_meter_provider(), MeterProvider):
-        return
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader], resource=resource))
+    """Whether ``configure()`` exports spans over OTLP rather than only to the local store."""
+    return any(name.startswith("otlp") for name in _exporters.traces_destination())
 
 
 def configure(
@@ -73,13 +65,14 @@ def configure(
     sample_ratio: float | None = None,
     tail_sampling: bool | None = None,
 ) -> trace.TracerProvider:
-    """Sets up the global TracerProvider once, and returns it.
+    """Sets up the global TracerProvider (and MeterProvider) once, and returns the TracerProvider.
 
     Args:
-        service_name: ``service.name`` of this process. ``OTEL_SERVICE_NAME`` wins when set (so a spawner can
-            name its children); without either, the script's file name.
-        store_path: the local store file, when not exporting over OTLP; ``$MCP_TRACING_STORE`` or the user's
-            data directory by default.
+        service_name: ``service.name`` of this process. ``OTEL_SERVICE_NAME`` (or ``service.name`` in
+            ``OTEL_RESOURCE_ATTRIBUTES``) wins when set, so a spawner can name its children; without any, the
+            script's file name.
+        store_path: the local store file, when spans go there; ``$MCP_TRACING_STORE`` or the user's data
+            directory by default.
         sample_ratio: head sampling: the share of new traces recorded, from 0 to 1 (``ParentBased``, so a
             trace that arrives with a decision keeps it: every process of a trace decides alike). Default:
             ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``, else every trace. An unsampled trace still
@@ -90,15 +83,21 @@ def configure(
 
     Returns:
         The global TracerProvider. Calling again returns it unchanged; so does calling when the application
-        already installed an SDK TracerProvider (whose exporters are left as they are).
+        already installed an SDK TracerProvider (whose exporters are left as they are), or when
+        ``OTEL_SDK_DISABLED`` is ``true`` (then nothing is recorded; context still propagates).
 
-    With an OTLP endpoint it also installs a MeterProvider exporting the MCP duration histograms
-    (``mcp_tracing.metrics``) there; the local store keeps traces only.
+    Raises:
+        ValueError: ``sample_ratio`` outside [0, 1].
 
-    The provider batches spans (``BatchSpanProcessor``, tuned by ``OTEL_BSP_*``), samples as
-    ``OTEL_TRACES_SAMPLER`` says (parent-based by default) and is flushed and shut down at exit.
+    Exporters follow ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` and the OTLP endpoint variables (see the
+    module docstring). Spans are batched (``BatchSpanProcessor``, ``OTEL_BSP_*``; every 500 ms unless
+    ``OTEL_BSP_SCHEDULE_DELAY`` says otherwise). At exit and on SIGTERM (then SIGTERM does what it did before)
+    spans and metrics are flushed, waiting at most ``$MCP_TRACING_SHUTDOWN_TIMEOUT`` seconds (default 5)
+    whatever the backend does.
     """
     global _configured
+    if sample_ratio is not None and not 0.0 <= sample_ratio <= 1.0:
+        raise ValueError(f"sample_ratio must be within [0, 1]; got {sample_ratio}")
     with _lock:
         if _configured is not None:
             return _configured
@@ -106,23 +105,63 @@ def configure(
         if isinstance(current, TracerProvider):
             _logger.info("mcp_tracing.configure(): a TracerProvider is already installed; using it as it is")
             _configured = current
+            _shutdown.flush_at_sigterm(None)
             return current
-        name = os.environ.get("OTEL_SERVICE_NAME") or service_name or Path(sys.argv[0] or "python").stem or "python"
-        sampler = None
-        if sample_ratio is not None:
-            if not 0.0 <= sample_ratio <= 1.0:
-                raise ValueError(f"sample_ratio must be within [0, 1]; got {sample_ratio}")
-            sampler = ParentBased(TraceIdRatioBased(sample_ratio))
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}), sampler=sampler)
-        if tail_sampling is None:
-            tail_sampling = os.environ.get(TAIL_SAMPLING_ENV, "").strip().lower() in ("1", "true", "yes")
-        processor: SpanProcessor = BatchSpanProcessor(_exporter(store_path))
-        if tail_sampling:
-            from .sampling import TailSamplingProcessor
-
-            processor = TailSamplingProcessor(processor)
-        provider.add_span_processor(processor)
+        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            _configured = current
+            return current
+        resource = Resource.create({SERVICE_NAME: _service_name(service_name)})
+        sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if sample_ratio is not None else None
+        provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        processor = _processor(store_path, tail_sampling)
+        if processor is not None:
+            provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
-        _configure_metrics(provider.resource)
+        meter_provider = _configure_metrics(resource)
+        _shutdown.shutdown_at_exit(provider, meter_provider)
+        _shutdown.flush_at_sigterm(None)
         _configured = provider
         return provider
+
+
+def _service_name(given: str | None) -> str:
+    from_attributes = Resource.create().attributes.get(SERVICE_NAME)
+    explicit = os.environ.get("OTEL_SERVICE_NAME") or (
+        str(from_attributes) if "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "") else None
+    )
+    return explicit or given or Path(sys.argv[0] or "python").stem or "python"
+
+
+def _processor(store_path: str | os.PathLike[str] | None, tail_sampling: bool | None) -> SpanProcessor | None:
+    # OTEL_BSP_SCHEDULE_DELAY wins when set; the SDK reads it when the argument is None.
+    delay = None if os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "").strip() else SCHEDULE_DELAY_MS
+    batches = [BatchSpanProcessor(e, schedule_delay_millis=delay) for e in _exporters.span_exporters(store_path)]
+    if tail_sampling is None:
+        tail_sampling = os.environ.get(TAIL_SAMPLING_ENV, "").strip().lower() in ("1", "true", "yes")
+    if not batches:
+        return None
+    processor: SpanProcessor = batches[0]
+    if len(batches) > 1:
+        multi = SynchronousMultiSpanProcessor()
+        for batch in batches:
+            multi.add_span_processor(batch)
+        processor = multi
+    if tail_sampling:
+        from .sampling import TailSamplingProcessor
+
+        processor = TailSamplingProcessor(processor)
+    return processor
+
+
+def _configure_metrics(resource: Resource) -> MeterProvider | None:
+    if isinstance(metrics.get_meter_provider(), MeterProvider):
+        return None  # the application's own
+    exporters = _exporters.metric_exporters()
+    if not exporters:
+        return None
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters]
+    provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
+    metrics.set_meter_provider(provider)
+    return provider

@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import cast
 
-from opentelemetry import trace
-
 from . import agent
+from ._environment import telemetry_environment
+from ._shutdown import flush
 
 __all__ = ["examples_dir", "run_demo"]
 
@@ -132,14 +132,13 @@ def run_demo() -> str:
         for name, text in FILES.items():
             (workdir / "files" / name).parent.mkdir(parents=True, exist_ok=True)
             (workdir / "files" / name).write_text(text)
-        server, url = _start_http_server(workdir, dict(os.environ))
+        # The SQL server gets this process's whole environment, and, as a stdio child would, the store this
+        # process resolved: its own HOME or XDG_DATA_HOME cannot send its spans elsewhere.
+        server, url = _start_http_server(workdir, {**os.environ, **telemetry_environment()})
         try:
             trace_id = anyio.run(_agent_loop, workdir, url)
         finally:
             server.terminate()
             server.wait(timeout=20)
-    provider = trace.get_tracer_provider()
-    flush = getattr(provider, "force_flush", None)
-    if flush is not None:
-        flush()
+    flush()
     return trace_id

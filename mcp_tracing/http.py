@@ -42,6 +42,7 @@ from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
 
 from . import _attributes as attr
+from ._shutdown import flush, flush_at_sigterm
 from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
 from ._version import __version__
@@ -308,7 +309,7 @@ class TraceContextMiddleware:
     Wrap the app that serves MCP (``server.streamable_http_app()``, or a Starlette app mounting it). Every
     scope type other than ``http`` (``lifespan`` included) passes straight through. The request is served
     exactly as without the middleware: malformed trace headers count as absent, and telemetry failures
-    are logged, never raised.
+    are logged, never raised. Spans are flushed (bounded) when the app's lifespan shuts down and on SIGTERM.
 
     Args:
         app: the ASGI app.
@@ -324,6 +325,8 @@ class TraceContextMiddleware:
         self._policy: Policy = check_policy(policy)
         self._tracer_provider = tracer_provider
         self._tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+        # A mounted app's lifespan never runs, and uvicorn dies of the SIGTERM that stopped it: flush then too.
+        flush_at_sigterm(tracer_provider)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -362,8 +365,6 @@ class TraceContextMiddleware:
         async def flushing_send(message: Message) -> None:
             if message.get("type") == "lifespan.shutdown.complete":
                 from anyio import to_thread
-
-                from .stdio import flush
 
                 await to_thread.run_sync(flush, self._tracer_provider)
             await send(message)

@@ -112,10 +112,11 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from mcp.server.lowlevel import Server
 
         from . import _compat
+        from ._shutdown import flush_at_sigterm
         from .client import build_client_tracer
         from .http import instrument_http_client, streamable_http_client
         from .server import build_server_tracer
-        from .stdio import child_environment, flush_at_sigterm, stdio_client
+        from .stdio import child_environment, stdio_client
 
         tracer_provider = options.get("tracer_provider")
         meter_provider = options.get("meter_provider")

@@ -6,12 +6,13 @@ guesses, so the hash is an HMAC-SHA256 keyed with a secret that never appears in
 
 1. ``MCP_TRACING_HASH_KEY`` when set (any string; share it between hosts whose hashes must match);
 2. otherwise a random key generated once per installation and stored with mode 0600 in
-   ``$XDG_DATA_HOME/mcp-tracing/hash.key`` (``~/.local/share/...``);
+   ``$MCP_TRACING_HASH_KEY_FILE``, else ``$XDG_DATA_HOME/mcp-tracing/hash.key`` (``~/.local/share/...``);
 3. otherwise (read-only home) a random key for this process, so hashes still match within the process.
 
 Spawned stdio servers receive ``MCP_TRACING_HASH_KEY`` when it is set (``mcp_tracing.stdio`` forwards
-``MCP_TRACING_*``); with the per-installation key they read the same file, so client and server spans of
-one call carry the same hash.
+``MCP_TRACING_*``), else ``MCP_TRACING_HASH_KEY_FILE`` set to the key file their spawner resolved, so they read
+the same file whatever their own ``HOME`` or ``XDG_DATA_HOME``, and client and server spans of one call carry
+the same hash.
 """
 
 from __future__ import annotations
@@ -28,14 +29,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final, cast
 
+from ._paths import absolute, data_dir
+
 __all__ = [
     "CAPTURE_CONTENT_ENV",
     "CAPTURE_EXCEPTION_TEXT_ENV",
     "DEFAULT_REDACT_KEYS",
     "HASH_KEY_ENV",
+    "HASH_KEY_FILE_ENV",
     "REDACTED",
     "Privacy",
     "args_hash",
+    "key_file",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -43,9 +48,15 @@ _logger = logging.getLogger(__name__)
 HASH_KEY_ENV = "MCP_TRACING_HASH_KEY"
 
 
-def _data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "mcp-tracing"
+HASH_KEY_FILE_ENV = "MCP_TRACING_HASH_KEY_FILE"
+
+
+def key_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The per-installation key file: ``$MCP_TRACING_HASH_KEY_FILE``, else ``hash.key`` in mcp_tracing's data
+    folder (``$XDG_DATA_HOME/mcp-tracing``), as an absolute path."""
+    env = os.environ if environ is None else environ
+    configured = env.get(HASH_KEY_FILE_ENV)
+    return absolute(configured) if configured else data_dir(env) / "hash.key"
 
 
 @lru_cache(maxsize=4)
@@ -75,12 +86,13 @@ def _key() -> bytes:
     if configured:
         return configured.encode()
     # Looked up per call (a test or an application may point XDG_DATA_HOME elsewhere), cached per location.
-    return _key_at(os.environ.get("XDG_DATA_HOME"), os.environ.get("HOME"))
+    environ = os.environ
+    return _key_at(environ.get(HASH_KEY_FILE_ENV), environ.get("XDG_DATA_HOME"), environ.get("HOME"))
 
 
 @lru_cache(maxsize=8)
-def _key_at(xdg_data_home: str | None, home: str | None) -> bytes:
-    return _installation_key(_data_dir() / "hash.key")
+def _key_at(key_file_env: str | None, xdg_data_home: str | None, home: str | None) -> bytes:
+    return _installation_key(key_file())
 
 
 def args_hash(arguments: object) -> str | None:

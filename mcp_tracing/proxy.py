@@ -462,8 +462,8 @@ def _restore_signals(previous: Mapping[int, Any]) -> None:
 
 def main(argv: Sequence[str], *, server_name: str | None = None, service_name: str | None = None) -> int:
     """``mcp-tracing wrap``: configures tracing, runs the real server behind this process, exits as it did."""
+    from ._shutdown import flush
     from .config import configure
-    from .stdio import flush, flush_meters
 
     if not argv:
         print("mcp-tracing wrap: no server command (mcp-tracing wrap -- COMMAND ...)", file=sys.stderr)
@@ -472,7 +472,6 @@ def main(argv: Sequence[str], *, server_name: str | None = None, service_name: s
     proxy = Proxy(server_name=server_name)
     status = run(argv, proxy)
     flush(provider)
-    flush_meters()
     if status < 0:  # died of a signal: so does the proxy, after the flush
         sys.stdout.flush()
         signal.signal(-status, signal.SIG_DFL)

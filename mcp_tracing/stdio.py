@@ -9,14 +9,22 @@ parameters:
 * every ``OTEL_*`` variable of this process except ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``
   (the child exports where the agent does, under its own name), and every ``MCP_TRACING_*`` variable. A
   ``console`` exporter is left out of ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``: the child's stdout is the
-  protocol, and spans printed there would break it (``none`` when nothing else is left).
+  protocol, and spans printed there would break it (``none`` when nothing else is left);
+* what this process resolved rather than what it resolved it from: the absolute path of its store
+  (``MCP_TRACING_STORE``) and of its arguments-hash key (``MCP_TRACING_HASH_KEY_FILE``), so a child with
+  another ``HOME``, ``XDG_DATA_HOME`` or working directory still writes into the same store.
 
 Whatever the caller put in ``env`` wins over forwarded values.
 
+At close the SDK closes the server's stdin, waits 2 s, then sends SIGTERM (then SIGKILL 2 s later).
+``stdio_client`` waits up to ``exit_grace`` seconds in all (default ``DEFAULT_GRACE_S``, or
+``$MCP_TRACING_STDIO_GRACE``) before that SIGTERM, so a server whose exporter is slow still delivers its
+last spans; a server that exits at once is not waited for.
+
 Child side. An instrumented server (``instrument_server``) opens an ``mcp.server.session`` span when it
 starts serving, as a child of the ``TRACEPARENT`` it was spawned with; messages that carry no ``_meta``
-context are parented to it. The span ends when serving ends (stdin EOF) and spans are flushed then, at
-normal exit (the SDK's own shutdown) and on SIGTERM.
+context are parented to it. The span ends when serving ends (stdin EOF) and spans are flushed first thing
+then, at exit and on SIGTERM, each wait bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._shutdown``).
 
 Usage::
 
@@ -29,41 +37,38 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
-from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import asynccontextmanager
-from types import FrameType
+from collections.abc import AsyncGenerator, Generator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, Final, TextIO, TypeVar
 
+import anyio
+import wrapt
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from . import _attributes as attr
+from . import _shutdown
+from ._environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
 from ._transport import TransportInfo
 from .propagation import extract_env, inject_env
 
 __all__ = [
+    "DEFAULT_GRACE_S",
     "EXPORTER_VARIABLES",
     "FORWARD_PREFIXES",
     "NOT_FORWARDED",
     "child_environment",
+    "exit_grace_s",
     "stdio_client",
     "traced_parameters",
 ]
 
 _logger = logging.getLogger(__name__)
-
-FORWARD_PREFIXES: Final = ("OTEL_", "MCP_TRACING_")
-"""Variables of this process whose names start with these are copied into a spawned server's env."""
-
-NOT_FORWARDED: Final = frozenset({"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"})
-"""Never copied: the child names itself. Pass them in ``StdioServerParameters.env`` to set them."""
-
-EXPORTER_VARIABLES: Final = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
-"""Forwarded without ``console``: a stdio server's stdout is the protocol, and console exporters write there."""
 
 _P = TypeVar("_P")
 
@@ -82,20 +87,11 @@ def child_environment(
         context: the trace context to carry; the current one when omitted.
 
     Returns:
-        A new dict: forwarded ``OTEL_*``/``MCP_TRACING_*`` variables, then ``env``, then the trace context
-        (kept as given when ``env`` already has a ``TRACEPARENT``).
+        A new dict: the telemetry settings (``OTEL_*``/``MCP_TRACING_*``, the absolute store and hash-key
+        paths; ``mcp_tracing._environment``), then ``env``, then the trace context (kept as given when ``env``
+        already has a ``TRACEPARENT``).
     """
-    source = os.environ if parent_env is None else parent_env
-    propagated = {"TRACEPARENT", "TRACESTATE", "BAGGAGE"}
-    out = {
-        key: value
-        for key, value in source.items()
-        if key.startswith(FORWARD_PREFIXES) and key not in NOT_FORWARDED and key not in propagated
-    }
-    for key in EXPORTER_VARIABLES:
-        if key in out:
-            kept = [name.strip() for name in out[key].split(",") if name.strip() and name.strip() != "console"]
-            out[key] = ",".join(kept) or "none"
+    out = telemetry_environment(parent_env)
     out.update(env or {})
     try:
         inject_env(out, context=context, keep_existing=True)
@@ -119,7 +115,7 @@ def traced_parameters(server: _P, *, context: Context | None = None) -> _P:
 
 @asynccontextmanager
 async def stdio_client(
-    server: Any, errlog: TextIO = sys.stderr, *, server_name: str | None = None
+    server: Any, errlog: TextIO = sys.stderr, *, server_name: str | None = None, exit_grace: float | None = None
 ) -> AsyncGenerator[Any, None]:
     """Drop-in for the SDK's ``stdio_client``: spawns the server with trace context and OTel settings.
 
@@ -128,20 +124,108 @@ async def stdio_client(
         errlog: where the child's stderr goes, as in the SDK.
         server_name: the ``mcp_tracing.server.name`` of sessions on this transport (by default the name the
             server gives in ``initialize``); ``trace_session(server_name=)`` wins over it.
+        exit_grace: seconds the server may take to exit after its stdin closes, before the SDK's SIGTERM
+            (at least the SDK's own 2 s); ``$MCP_TRACING_STDIO_GRACE``, else ``DEFAULT_GRACE_S``.
 
     Yields:
         Exactly what the SDK's ``stdio_client`` yields (``(read, write)``). Sessions built on these
         streams and passed to ``trace_session`` record ``network.transport=pipe``.
+
+    Raises:
+        ValueError: a negative or non-finite ``exit_grace``; otherwise what the SDK raises.
     """
     from ._compat import registered_transport, sdk_original
     from .metrics import measured_session
 
+    grace = exit_grace_s(exit_grace)
     sdk_stdio_client = sdk_original("mcp.client.stdio", "stdio_client")
     info = TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)
-    with measured_session(info):
+    with measured_session(info), _patient_termination(grace):
         async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
             with registered_transport(streams, info):
                 yield streams
+
+
+# ------------------------------------------------------------------------------------------ exit grace
+
+GRACE_ENV: Final = "MCP_TRACING_STDIO_GRACE"
+DEFAULT_GRACE_S: Final = 5.0
+"""Seconds a spawned server may take to exit on its own after its stdin closes, before the SDK's SIGTERM (the
+SDK alone allows 2). Measured with a server exporting to an endpoint that answers after 1.5 s, under CPU load:
+see README."""
+
+_grace: ContextVar[float | None] = ContextVar("mcp_tracing_stdio_grace", default=None)
+_grace_users = 0
+_grace_lock = threading.Lock()
+
+
+def exit_grace_s(value: float | None = None) -> float:
+    """``value``, else ``$MCP_TRACING_STDIO_GRACE``, else ``DEFAULT_GRACE_S`` (seconds).
+
+    Raises:
+        ValueError: a ``value`` that is negative or not finite (a bad variable is logged and ignored).
+    """
+    if value is not None:
+        if not 0 <= value < float("inf"):
+            raise ValueError(f"exit_grace must be a number of seconds from 0 up; got {value!r}")
+        return float(value)
+    raw = os.environ.get(GRACE_ENV, "").strip()
+    if raw:
+        try:
+            parsed = float(raw)
+        except ValueError:
+            parsed = -1.0
+        if 0 <= parsed < float("inf"):
+            return parsed
+        _logger.warning("ignoring %s=%r: not a number of seconds; using %s", GRACE_ENV, raw, DEFAULT_GRACE_S)
+    return DEFAULT_GRACE_S
+
+
+@contextmanager
+def _patient_termination(grace: float) -> Generator[None, None, None]:
+    """While open, the SDK's stdio transport gives a server spawned in this context ``grace`` seconds in all to
+    exit after its stdin closes, before it terminates it.
+
+    The SDK closes stdin, waits ``PROCESS_TERMINATION_TIMEOUT`` (2 s), then calls its private
+    ``_terminate_process_tree`` (SIGTERM, then SIGKILL). While any of our transports is open that function is
+    wrapped: for a server spawned by one of them (the context variable says so) it first waits out the rest of
+    the grace, and does nothing more if the server exits in it (as if the SDK had waited that long). Other
+    spawns are not touched, and the wrapper is removed when the last of our transports closes. An SDK without
+    that function keeps its own timing.
+    """
+    global _grace_users
+    module = sys.modules.get("mcp.client.stdio")
+    if module is None or not callable(getattr(module, "_terminate_process_tree", None)):
+        _logger.debug("mcp_tracing: this SDK has no _terminate_process_tree; its own exit timing applies")
+        yield
+        return
+    with _grace_lock:
+        if _grace_users == 0:
+            wrapt.wrap_function_wrapper(module, "_terminate_process_tree", _wait_then_terminate)
+        _grace_users += 1
+    token = _grace.set(grace)
+    try:
+        yield
+    finally:
+        _grace.reset(token)
+        with _grace_lock:
+            _grace_users -= 1
+            if _grace_users == 0:
+                unwrap(module, "_terminate_process_tree")
+
+
+async def _wait_then_terminate(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    grace = _grace.get()
+    process = args[0] if args else kwargs.get("process")
+    waited = float(getattr(sys.modules.get("mcp.client.stdio"), "PROCESS_TERMINATION_TIMEOUT", 2.0))
+    if grace is not None and process is not None and grace > waited:
+        with anyio.move_on_after(grace - waited):
+            # Polled as the SDK polls: process.wait() would also wait for a grandchild holding the pipes.
+            while getattr(process, "returncode", 0) is None:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        if getattr(process, "returncode", None) is not None:
+            return None
+    return await wrapped(*args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------- child side
@@ -149,106 +233,32 @@ async def stdio_client(
 
 _open_sessions: list[tuple[Span, TracerProvider | None]] = []
 _lock = threading.Lock()
-_previous_sigterm: Any = None
 
 
 def start_session_span(tracer: trace.Tracer, tracer_provider: TracerProvider | None) -> Span:
-    """Opens the process's ``mcp.server.session`` span under the spawner's ``TRACEPARENT`` (or ambient)."""
+    """Opens the process's ``mcp.server.session`` span under the spawner's ``TRACEPARENT`` (or ambient); it
+    ends at SIGTERM too, and the spans are flushed then."""
     span = tracer.start_span(attr.SERVER_SESSION_SPAN, context=extract_env(), kind=SpanKind.INTERNAL)
     with _lock:
         _open_sessions.append((span, tracer_provider))
-    _install_sigterm_handler()
+    _shutdown.before_sigterm(_end_open_sessions)  # instrument_server registered the provider's flush
     return span
 
 
-def end_session_span(span: Span, tracer_provider: TracerProvider | None) -> None:
-    """Ends a session span and flushes, so the spans of a finished server are exported before it exits."""
+def end_session_span(span: Span, tracer_provider: TracerProvider | None, *, flush: bool = True) -> None:
+    """Ends a session span and flushes (bounded: ``MCP_TRACING_SHUTDOWN_TIMEOUT``), so the spans of a finished
+    server are exported before the spawner's grace runs out and it is terminated."""
     with _lock:
         if (span, tracer_provider) not in _open_sessions:
             return
         _open_sessions.remove((span, tracer_provider))
     span.end()
-    flush(tracer_provider)
+    if flush:
+        _shutdown.flush(tracer_provider)
 
 
-def flush(tracer_provider: TracerProvider | None, timeout_millis: int = 5000) -> None:
-    """Flushes the provider's span processors (the global provider when ``None``); never raises."""
-    provider = tracer_provider or trace.get_tracer_provider()
-    force_flush: Callable[[int], object] | None = getattr(provider, "force_flush", None)
-    if force_flush is None:
-        return
-    try:
-        force_flush(timeout_millis)
-    except Exception:
-        _logger.exception("mcp_tracing could not flush spans")
-
-
-_flushed_at_sigterm: list[TracerProvider | None] = []
-
-
-def flush_at_sigterm(tracer_provider: TracerProvider | None) -> Callable[[], None]:
-    """Flushes ``tracer_provider`` (the global one when ``None``) and the global meter provider when SIGTERM
-    ends the process, then lets SIGTERM do what it did before. Returns the call that stops it.
-
-    A server under uvicorn needs it: uvicorn shuts down on SIGTERM and then raises SIGTERM again, so the
-    process dies of the signal and OpenTelemetry's exit-time flush never runs.
-    """
-    with _lock:
-        _flushed_at_sigterm.append(tracer_provider)
-    _install_sigterm_handler()
-
-    def stop() -> None:
-        with _lock:
-            if tracer_provider in _flushed_at_sigterm:
-                _flushed_at_sigterm.remove(tracer_provider)
-
-    return stop
-
-
-def flush_meters() -> None:
-    """Flushes the global meter provider (if it can be flushed); never raises."""
-    from opentelemetry import metrics
-
-    force_flush: Callable[..., object] | None = getattr(metrics.get_meter_provider(), "force_flush", None)
-    if force_flush is None:
-        return
-    try:
-        force_flush(5000)
-    except Exception:
-        _logger.exception("mcp_tracing could not flush metrics")
-
-
-def _install_sigterm_handler() -> None:
-    global _previous_sigterm
-    if _previous_sigterm is not None or threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        current = signal.getsignal(signal.SIGTERM)
-        # An application that ignores SIGTERM keeps doing so; one with its own handler gets it called after
-        # ours (chained), and a default SIGTERM still kills the process, after the flush.
-        if current is signal.SIG_IGN or current is None:
-            return
-        _previous_sigterm = current
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):  # pragma: no cover - no signals on this platform/thread
-        _logger.debug("cannot install a SIGTERM handler", exc_info=True)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # End and flush what is open, then do what SIGTERM did before: the previous handler, or dying of it
-    # (same exit status as untraced).
+def _end_open_sessions() -> None:
     with _lock:
         pending = list(_open_sessions)
-        providers = list(_flushed_at_sigterm)
     for span, provider in pending:
-        end_session_span(span, provider)
-    for provider in providers:
-        flush(provider)
-    if providers:
-        flush_meters()
-    previous = _previous_sigterm
-    signal.signal(signal.SIGTERM, previous if callable(previous) else signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-    else:
-        os.kill(os.getpid(), signal.SIGTERM)
+        end_session_span(span, provider, flush=False)  # SIGTERM flushes once, after

@@ -22,7 +22,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _attributes as attr
 from . import agent
+from ._paths import absolute, data_dir
 from ._records import SpanRecord, span_record
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Where",
     "default_store_path",
     "parse_duration",
+    "store_for_children",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -99,13 +101,23 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def default_store_path() -> Path:
-    """``$MCP_TRACING_STORE``, else ``traces.db`` in the user's data directory."""
-    configured = os.environ.get(STORE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "mcp-tracing" / "traces.db"
+def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$MCP_TRACING_STORE``, else ``traces.db`` in mcp_tracing's data folder, as an absolute path (as
+    ``environ``, by default ``os.environ``, resolves it)."""
+    env = os.environ if environ is None else environ
+    configured = env.get(STORE_ENV)
+    return absolute(configured) if configured else data_dir(env) / "traces.db"
+
+
+_written_here: Path | None = None
+
+
+def store_for_children(environ: Mapping[str, str] | None = None) -> Path:
+    """The store a process started from this one must write to: the file this process's
+    ``SqliteSpanExporter`` writes (the latest made), else ``default_store_path(environ)``."""
+    if environ is None and _written_here is not None:
+        return _written_here
+    return default_store_path(environ)
 
 
 def _env_number(name: str, default: float, parse: Any) -> float:
@@ -145,27 +157,69 @@ class SqliteSpanExporter(SpanExporter):
     """Writes finished spans to the local store; use it with a ``BatchSpanProcessor``.
 
     Args:
-        path: the store file; ``default_store_path()`` when omitted.
+        path: the store file; ``default_store_path()`` when omitted. Made absolute at once, so processes
+            this one starts are told the same file (``store_for_children``).
 
-    Export never raises: a failure is logged and reported as ``SpanExportResult.FAILURE``.
+    Export never raises. A store that cannot be opened (a path the spawner chose that this process cannot
+    write, a file that is not a store) is said once on stderr, with the file written instead: the default
+    store of this process, when the failing one was not already that. A failure to write is logged once per
+    cause and reported as ``SpanExportResult.FAILURE``.
+
+    Registered as the ``mcp_tracing`` traces exporter, for ``opentelemetry-instrument --traces_exporter
+    mcp_tracing`` (or ``OTEL_TRACES_EXPORTER=mcp_tracing``).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
+        global _written_here
+        self.path = absolute(path) if path is not None else default_store_path()
+        _written_here = self.path
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        self._unusable = False
         self._written = 0
         self._max_age_s = _env_number(MAX_AGE_ENV, parse_duration(DEFAULT_MAX_AGE), parse_duration)
         self._max_spans = int(_env_number(MAX_SPANS_ENV, DEFAULT_MAX_SPANS, int))
+        self._failures: set[str] = set()
 
-    def _open(self) -> sqlite3.Connection:
-        if self._connection is None:
-            connection = _connect(self.path, create=True)
+    def _open(self) -> sqlite3.Connection | None:
+        if self._connection is None and not self._unusable:
+            try:
+                self._connection = self._connect(self.path)
+            except (OSError, sqlite3.Error) as exc:
+                fallback = data_dir() / "traces.db"
+                reason = _reason(exc)
+                if fallback == self.path:
+                    self._give_up(reason)
+                    return None
+                _logger.warning(
+                    "mcp_tracing: cannot open the trace store %s (%s); writing this process's spans to %s instead",
+                    self.path,
+                    reason,
+                    fallback,
+                )
+                self.path = fallback
+                try:
+                    self._connection = self._connect(self.path)
+                except (OSError, sqlite3.Error) as again:
+                    self._give_up(_reason(again))
+        return self._connection
+
+    def _give_up(self, reason: str) -> None:
+        self._unusable = True
+        _logger.warning(
+            "mcp_tracing: cannot open the trace store %s (%s); this process's spans are not stored", self.path, reason
+        )
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        connection = _connect(path, create=True)
+        try:
             _retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
             _retry(lambda: connection.executescript(_SCHEMA))
-            self._connection = connection
-            self._apply_retention(connection)
-        return self._connection
+        except BaseException:
+            connection.close()
+            raise
+        self._apply_retention(connection)
+        return connection
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = os.getpid()
@@ -173,13 +227,18 @@ class SqliteSpanExporter(SpanExporter):
         try:
             with self._lock:
                 connection = self._open()
+                if connection is None:
+                    return SpanExportResult.FAILURE
                 _retry(lambda: self._insert(connection, rows))
                 self._written += len(rows)
                 if self._written >= RETENTION_EVERY:
                     self._written = 0
                     self._apply_retention(connection)
-        except Exception:
-            _logger.exception("mcp_tracing could not write %d spans to %s", len(rows), self.path)
+        except Exception as exc:
+            reason = _reason(exc)
+            if reason not in self._failures:  # once per cause: a full disk would otherwise log every batch
+                self._failures.add(reason)
+                _logger.warning("mcp_tracing: could not write %d spans to %s (%s)", len(rows), self.path, reason)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -222,6 +281,10 @@ class SqliteSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _row(record: SpanRecord) -> tuple[Any, ...]:

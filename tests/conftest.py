@@ -101,6 +101,10 @@ class OtlpReceiver(BaseHTTPRequestHandler):
     bodies: list[bytes] = []
     metric_bodies: list[bytes] = []
     forward_to: str | None = None
+    delay_s: float = 0.0
+    """How long each answer takes (a slow backend)."""
+    metrics_status: int = 200
+    """What ``/v1/metrics`` answers (405: a traces-only backend such as Phoenix)."""
     lock = threading.Lock()
     arrived = threading.Condition(lock)
 
@@ -114,8 +118,15 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.delay_s:
+            threading.Event().wait(self.delay_s)  # a slow backend: the answer comes this much later
         if self.path == "/v1/metrics":
             self.metric_bodies.append(body)
+            if self.metrics_status != 200:
+                self.send_response(self.metrics_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self._reply(ExportMetricsServiceResponse().SerializeToString())
             return
         request = ExportTraceServiceRequest.FromString(body)
@@ -169,6 +180,8 @@ def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     OtlpReceiver.bodies = []
     OtlpReceiver.metric_bodies = []
     OtlpReceiver.forward_to = None
+    OtlpReceiver.delay_s = 0.0
+    OtlpReceiver.metrics_status = 200
     server = ThreadingHTTPServer(("127.0.0.1", 0), OtlpReceiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

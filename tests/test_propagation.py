@@ -233,6 +233,7 @@ class TestChildEnvironment:
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "MCP_TRACING_HASH_KEY": "k",
+            "MCP_TRACING_STORE": "/root/.local/share/mcp-tracing/traces.db",  # resolved, not HOME or XDG_*
             "CALLER": "1",
             "TRACEPARENT": TRACEPARENT,
             "BAGGAGE": "user.id=42",
@@ -254,12 +255,16 @@ class TestChildEnvironment:
             "OTEL_TRACES_EXPORTER": "console, otlp_proto_http",
             "OTEL_METRICS_EXPORTER": "console",
             "OTEL_LOGS_EXPORTER": "otlp",
+            "MCP_TRACING_HASH_KEY": "k",
+            "MCP_TRACING_STORE": "/s.db",
         }
         env = child_environment(None, parent_env=parent, context=Context())
         assert env == {
             "OTEL_TRACES_EXPORTER": "otlp_proto_http",
             "OTEL_METRICS_EXPORTER": "none",
             "OTEL_LOGS_EXPORTER": "otlp",
+            "MCP_TRACING_HASH_KEY": "k",
+            "MCP_TRACING_STORE": "/s.db",
         }
         # Asked for explicitly in StdioServerParameters.env, it is the caller's choice.
         assert (

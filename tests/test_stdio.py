@@ -174,9 +174,13 @@ async def test_session_span_is_child_of_the_spawn_span_and_parents_messages_with
 
 
 async def test_child_environment_carries_context_and_exporter_settings_but_not_the_agents_name(
-    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, monkeypatch: pytest.MonkeyPatch
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+    spans_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    """PATH, the caller's env and OTEL_*/MCP_TRACING_* reach the child; the service name stays its own."""
+    """PATH, the caller's env and OTEL_*/MCP_TRACING_* reach the child, with the store resolved to an absolute
+    path (from XDG_DATA_HOME, which the child itself does not get); the service name stays its own."""
     provider, exporter = capture
     for name in [n for n in os.environ if n.startswith(("OTEL_", "MCP_TRACING_")) and n != "MCP_TRACING_EXAMPLE_SPANS"]:
         monkeypatch.delenv(name)  # whatever the machine running the tests has set
@@ -199,6 +203,7 @@ async def test_child_environment_carries_context_and_exporter_settings_but_not_t
         "MCP_TRACING_EXAMPLE_SPANS": str(spans_file),
         "MCP_TRACING_HASH_KEY": "test-key",
         "MCP_TRACING_SETTING": "on",
+        "MCP_TRACING_STORE": str(tmp_path / "xdg" / "mcp-tracing" / "traces.db"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
         "OTEL_EXPORTER_OTLP_HEADERS": "x-team=agents",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
