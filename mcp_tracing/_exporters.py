@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Final
 
@@ -39,6 +39,7 @@ _logger = logging.getLogger(__name__)
 TRACES_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 METRICS_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 STORE: Final = "mcp_tracing"
+OTLP_NAMES: Final = frozenset({"otlp", "otlp_proto_http", "otlp_proto_grpc"})
 REFUSED: Final = frozenset({404, 405})
 """Answers that mean "this endpoint takes no metrics": asking again cannot help."""
 
@@ -90,18 +91,8 @@ def _span_exporter(name: str, store_path: str | os.PathLike[str] | None) -> Span
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    if name == "otlp" and _grpc("TRACES") or name == "otlp_proto_grpc":
-        exporter = _from_entry_point("opentelemetry_traces_exporter", "otlp_proto_grpc", quiet=name == "otlp")
-        if exporter is not None:
-            _quiet_otlp_loggers()
-            return exporter
-        _warn_once("grpc", "mcp_tracing: the gRPC OTLP exporter is not installed; exporting over HTTP/protobuf")
-        name = "otlp"
-    if name in ("otlp", "otlp_proto_http"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        _quiet_otlp_loggers()
-        return OTLPSpanExporter()
+    if name in OTLP_NAMES:
+        return _otlp(name, "TRACES", "opentelemetry_traces_exporter", _otlp_http_span_exporter)
     return _from_entry_point("opentelemetry_traces_exporter", name)
 
 
@@ -124,20 +115,31 @@ def _metric_exporter(name: str) -> MetricExporter | None:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
         return ConsoleMetricExporter()
-    if name == "otlp" and _grpc("METRICS") or name == "otlp_proto_grpc":
-        exporter = _from_entry_point("opentelemetry_metrics_exporter", "otlp_proto_grpc", quiet=name == "otlp")
-        if exporter is not None:
-            _quiet_otlp_loggers()
-            return exporter
-        _warn_once("grpc", "mcp_tracing: the gRPC OTLP exporter is not installed; exporting over HTTP/protobuf")
-        name = "otlp"
-    if name in ("otlp", "otlp_proto_http"):
-        _quiet_otlp_loggers()
-        return _otlp_http_metric_exporter()
+    if name in OTLP_NAMES:
+        return _otlp(name, "METRICS", "opentelemetry_metrics_exporter", _otlp_http_metric_exporter)
     if name == STORE:
         _warn_once("store-metrics", "mcp_tracing: the local store keeps traces only; no metrics exporter started")
         return None
     return _from_entry_point("opentelemetry_metrics_exporter", name)
+
+
+def _otlp(name: str, signal: str, group: str, over_http: Callable[[], Any]) -> Any:
+    """The OTLP exporter ``name`` asks for: gRPC for ``otlp_proto_grpc``, or for ``otlp`` when the signal's
+    protocol variable says ``grpc`` (HTTP/protobuf, with a warning, when that exporter is not installed);
+    HTTP/protobuf otherwise."""
+    _quiet_otlp_loggers()
+    if name == "otlp_proto_grpc" or name == "otlp" and _grpc(signal):
+        exporter = _from_entry_point(group, "otlp_proto_grpc", quiet=name == "otlp")
+        if exporter is not None:
+            return exporter
+        _warn_once("grpc", "mcp_tracing: the gRPC OTLP exporter is not installed; exporting over HTTP/protobuf")
+    return over_http()
+
+
+def _otlp_http_span_exporter() -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
 
 
 def _from_entry_point(group: str, name: str, *, quiet: bool = False) -> Any:

@@ -92,6 +92,11 @@ class _Helpers:
     """
 
     def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a forked child (gunicorn's workers) has none of the threads
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.RLock()
         self._idle = 0
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()

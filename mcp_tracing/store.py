@@ -109,14 +109,15 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
     return absolute(configured) if configured else data_dir(env) / "traces.db"
 
 
-_written_here: Path | None = None
+_writing: list[SqliteSpanExporter] = []
+"""The exporters of this process not shut down, oldest first."""
 
 
 def store_for_children(environ: Mapping[str, str] | None = None) -> Path:
     """The store a process started from this one must write to: the file this process's
-    ``SqliteSpanExporter`` writes (the latest made), else ``default_store_path(environ)``."""
-    if environ is None and _written_here is not None:
-        return _written_here
+    ``SqliteSpanExporter`` writes (the latest made and not shut down), else ``default_store_path(environ)``."""
+    if environ is None and _writing:
+        return _writing[-1].path
     return default_store_path(environ)
 
 
@@ -170,9 +171,8 @@ class SqliteSpanExporter(SpanExporter):
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        global _written_here
         self.path = absolute(path) if path is not None else default_store_path()
-        _written_here = self.path
+        _writing.append(self)
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._unusable = False
@@ -274,6 +274,8 @@ class SqliteSpanExporter(SpanExporter):
             _logger.warning("mcp_tracing could not apply retention to %s", self.path, exc_info=True)
 
     def shutdown(self) -> None:
+        if self in _writing:
+            _writing.remove(self)
         with self._lock:
             if self._connection is not None:
                 self._connection.close()

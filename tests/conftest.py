@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import urllib.request
@@ -79,6 +80,10 @@ def _hash_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A fixed key: hashes are comparable across processes and nothing is written to the real home.
     monkeypatch.setenv("MCP_TRACING_HASH_KEY", "test-key")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    # The stores this process writes, which children are told: none left over from another test.
+    from mcp_tracing import store
+
+    monkeypatch.setattr(store, "_writing", [])
 
 
 def other_python() -> str:
@@ -172,6 +177,15 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 def _any_value(value: Any) -> object:
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind in ("string_value", "int_value", "bool_value", "double_value") else kind
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """An OTLP endpoint that accepts connections and never answers (the backlog holds them)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture

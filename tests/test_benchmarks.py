@@ -39,3 +39,27 @@ def test_the_benchmarks_run_and_report_every_row(tmp_path: Path) -> None:
     assert results["spans_made"]["mcp_tracing"] > 0
     table = (tmp_path / "results.md").read_text()
     assert table.count("| stdio tool call |") == len(variants) and "| `mcp-tracing show` |" in table
+
+
+@pytest.mark.subprocess
+def test_the_soak_keeps_every_span_of_both_processes() -> None:
+    """A short soak (CI): an agent and its stdio server, both configure()d, at a steady rate; the store holds
+    one client span, one server span and one tool span per call made."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--seconds", "4", "--rate", "40", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr[-3000:])
+    result = json.loads(done.stdout)
+    calls = result["calls"]
+    assert calls > 0 and result["missing"] == {}
+    assert {k: v for k, v in result["counts"].items() if "search" in k or "fs.scan" in k} == {
+        "tools/call search CLIENT": calls,
+        "tools/call search SERVER": calls,
+        "fs.scan INTERNAL": calls,
+    }
+    assert result["stderr"] == ""

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +112,7 @@ def test_a_store_the_process_cannot_open_is_said_once_and_it_writes_its_default_
     with caplog.at_level(logging.WARNING, logger="mcp_tracing.store"):
         for n in range(3):
             provider.get_tracer("t").start_span(f"s{n}").end()
+    provider.shutdown()
     fallback = tmp_path / "xdg" / "mcp-tracing" / "traces.db"
     (message,) = [r.getMessage() for r in caplog.records]  # once, not once per batch
     assert message == (
@@ -133,6 +133,7 @@ def test_when_no_store_can_be_opened_spans_are_dropped_with_one_warning(
     exporter = SqliteSpanExporter()
     with caplog.at_level(logging.WARNING, logger="mcp_tracing.store"):
         results = [exporter.export([_finished_span()]) for _ in range(3)]
+    exporter.shutdown()
     assert [r.name for r in results] == ["FAILURE"] * 3
     assert len(caplog.records) == 1 and "this process's spans are not stored" in caplog.records[0].getMessage()
 
@@ -312,15 +313,6 @@ for n in range(5):
         metrics.client_operation(0.01, {"mcp.method.name": "tools/call"})
     time.sleep(0.1)  # the program's own pace (5 metric export intervals of 100 ms in all)
 """
-
-
-@pytest.fixture
-def black_hole() -> Iterator[str]:
-    """An OTLP endpoint that accepts connections and never answers (the backlog holds them)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.mark.subprocess
@@ -517,3 +509,85 @@ async def test_a_server_slow_to_exit_gets_the_grace_then_the_sdks_sigterm(grace:
         assert not marker.exists() and elapsed >= 4, elapsed  # waited for it to exit by itself
     else:
         assert marker.exists(), elapsed  # still running after 2 s: the SDK's SIGTERM
+
+
+# ------------------------------------------------------------------------------- bounded flushing (fast)
+
+
+class _StuckProvider:
+    """A provider whose flush never ends on its own (an exporter stuck on a dead endpoint)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.calls = 0
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.calls += 1
+        self.release.wait(30)
+        return True
+
+
+def test_a_stuck_flush_is_waited_for_only_as_long_as_the_timeout_and_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from mcp_tracing import _shutdown
+
+    stuck = _StuckProvider()
+    try:
+        with caplog.at_level(logging.WARNING, logger="mcp_tracing._shutdown"):
+            started = time.monotonic()
+            results = [_shutdown.flush(stuck, timeout=0.2) for _ in range(2)]  # type: ignore[arg-type]
+            waited = time.monotonic() - started
+    finally:
+        stuck.release.set()
+    assert results == [False, False] and stuck.calls == 2 and waited < 10
+    (message,) = [r.getMessage() for r in caplog.records if "flushing spans" in r.getMessage()]
+    assert message.startswith("mcp_tracing: flushing spans took longer than 0.2 s")
+
+
+def test_a_failing_flush_is_logged_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    from mcp_tracing import _shutdown
+
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("exporter bug")
+
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing._shutdown"):
+        late = _shutdown.run_bounded([("broken", broken), ("fine", lambda: ran.append("fine"))], 5)
+    assert late == [] and ran == ["fine"]
+    assert [r.getMessage() for r in caplog.records] == ["mcp_tracing: broken failed"]
+
+
+def test_a_bad_shutdown_timeout_is_ignored_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mcp_tracing import _shutdown
+
+    monkeypatch.setenv("MCP_TRACING_SHUTDOWN_TIMEOUT", "soon")
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing._shutdown"):
+        assert _shutdown.shutdown_timeout() == _shutdown.DEFAULT_SHUTDOWN_TIMEOUT_S
+    monkeypatch.setenv("MCP_TRACING_SHUTDOWN_TIMEOUT", "0.5")
+    assert _shutdown.shutdown_timeout() == 0.5
+    assert len(caplog.records) == 1
+
+
+FORKED = """
+import os, sys
+from mcp_tracing import _shutdown
+_shutdown._helpers.prepare(2)
+pid = os.fork()
+if pid == 0:  # the helper threads did not come along: new ones must run the job
+    late = _shutdown.run_bounded([("job", lambda: None)], 10)
+    os._exit(0 if late == [] else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.subprocess
+def test_a_forked_child_flushes_with_helpers_of_its_own() -> None:
+    done = run(["-c", FORKED], timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ from mcp_tracing.testing import SpanRecord
 pytestmark = pytest.mark.anyio
 
 FAULTS_CLIENT = Path(__file__).resolve().parent / "servers" / "faults_client.py"
-
-
-@pytest.fixture
-def black_hole() -> Iterator[str]:
-    """An OTLP endpoint that accepts connections and never answers (the backlog holds them)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def closed_port() -> str:
