@@ -251,13 +251,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(as_json: bool) -> int:
-    from .config import configure, uses_otlp
+    from ._exporters import STORE, traces_destination
+    from .config import configure
     from .demo import run_demo
 
     configure("demo-agent")
     trace_id = run_demo()
-    if uses_otlp():
-        print(f"trace {trace_id}: exported over OTLP ({os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT', '')})")
+    destinations = traces_destination()
+    if STORE not in destinations:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        where = f"over OTLP ({endpoint})" if endpoint else f"to {', '.join(destinations) or 'nowhere (none)'}"
+        print(f"trace {trace_id}: exported {where}")
         return 0
     store = TraceStore()
     try:
