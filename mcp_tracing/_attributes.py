@@ -38,6 +38,9 @@ SERVER_NAME: Final = "mcp_tracing.server.name"
 TOOL_ARGS_HASH: Final = "mcp_tracing.tool.args_hash"
 TOOL_ARGS_SHAPE: Final = "mcp_tracing.tool.args_shape"
 TOOL_STATUS: Final = "mcp_tracing.tool.status"
+DISCOVER_REFUSED: Final = "mcp_tracing.discover.refused"
+"""True on a ``server/discover`` a server refused (a server older than 2026-07-28): the probe a client in auto
+mode sends before falling back to ``initialize``, so not an error."""
 TOOL_RESULT_SIZE: Final = "mcp_tracing.tool.result_size"
 
 # --- progress: an event on the span of the request it reports on -------------------------------------

@@ -179,12 +179,26 @@ def record_result(
     span.set_attributes(outcome)
 
 
+REFUSALS: Final = frozenset({-32601, -32602})
+"""Method not found, invalid params: how a server older than 2026-07-28 answers ``server/discover``."""
+
+
+def is_refused_discover(method: str, code: object) -> bool:
+    """Whether this error answers the ``server/discover`` probe of a client in auto mode: the server speaks an
+    older protocol, and the client falls back to ``initialize``. A refusal, not a failure."""
+    return method == attr.SERVER_DISCOVER and code in REFUSALS
+
+
 def record_error_code(
     span: Span, method: str, code: object, message: object = None, privacy: Privacy = DEFAULT_PRIVACY
 ) -> None:
     """Marks a JSON-RPC error response. Its message, which often echoes client input, only if ``privacy``
-    captures exception text."""
+    captures exception text. A refused ``server/discover`` (``is_refused_discover``) is marked
+    ``mcp_tracing.discover.refused`` with its code, and its status stays unset."""
     code_text = str(code)
+    if is_refused_discover(method, code):
+        span.set_attributes({attr.RPC_RESPONSE_STATUS_CODE: code_text, attr.DISCOVER_REFUSED: True})
+        return
     span.set_attribute(attr.ERROR_TYPE, code_text)
     span.set_attribute(attr.RPC_RESPONSE_STATUS_CODE, code_text)
     if method == attr.TOOLS_CALL:

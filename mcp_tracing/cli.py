@@ -95,9 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run a stdio MCP server behind a tracing proxy: mcp-tracing wrap -- COMMAND ...",
         description="Starts COMMAND (a stdio MCP server, any language) and traces what passes through.",
     )
-    wrap.add_argument("--server-name", help="mcp_tracing.server.name (default: serverInfo.name from initialize)")
     wrap.add_argument(
-        "--service-name", help="service.name of the proxy (default: $OTEL_SERVICE_NAME or mcp-tracing-wrap)"
+        "--server-name",
+        help="mcp_tracing.server.name (default: the name the server gives in initialize or server/discover, else "
+        "one from the command)",
+    )
+    wrap.add_argument(
+        "--service-name", help="service.name of the proxy (default: $OTEL_SERVICE_NAME, else a name from the command)"
     )
     wrap.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
     return parser

@@ -137,7 +137,8 @@ class ClientTracer:
             try:
                 result = await send(self._inject(params), span)
             except BaseException as exc:
-                outcome.error_type = _spans.error_type(exc)
+                if not _spans.is_refused_discover(method, _spans.jsonrpc_code(exc)):  # a probe's "no": not an error
+                    outcome.error_type = _spans.error_type(exc)
                 self._safely(_spans.record_exception, span, method, exc, self.privacy)
                 raise
             if method == attr.TOOLS_CALL and _spans.is_tool_error(result):

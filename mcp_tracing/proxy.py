@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,6 +137,7 @@ class Proxy:
         self,
         *,
         server_name: str | None = None,
+        fallback_name: str | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         method_filter: MethodFilter | None = None,
@@ -146,7 +148,7 @@ class Proxy:
         self.metrics = McpMetrics(meter_provider)
         self.filter = method_filter or MethodFilter.resolve(None, None)
         self.privacy = privacy or Privacy.from_env()
-        self.server_name = server_name
+        self.server_name = server_name or fallback_name  # until initialize or server/discover names it
         self._explicit_name = server_name is not None
         self.protocol_version: str | None = None
         self._lock = threading.Lock()
@@ -278,7 +280,7 @@ class Proxy:
             _spans.record_error_code(span, method, fields.get("code"), fields.get("message"), self.privacy)
         else:
             result = message.get("result")
-            if method == attr.INITIALIZE:
+            if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
                 self._learn(result)
                 if self.server_name:
                     span.set_attribute(attr.SERVER_NAME, self.server_name)
@@ -460,6 +462,25 @@ def _restore_signals(previous: Mapping[int, Any]) -> None:
         signal.signal(signum, handler)
 
 
+_LAUNCHERS: Final = frozenset(
+    {"python", "python3", "node", "npx", "uv", "uvx", "bun", "bunx", "deno", "pipx", "sh", "bash"}
+)
+"""Commands that run another program: the server is named after what they run, not after them."""
+
+
+def command_name(argv: Sequence[str]) -> str:
+    """A name for the server a command starts, when it gives none: the program, or for a launcher (``python``,
+    ``npx``, ``uvx``, ...) the first argument that is not an option (``weather_server``, ``server-everything``)."""
+    words = [os.path.basename(word.rstrip("/")) for word in argv if word]
+    program = words[0] if words else "server"
+    if re.sub(r"[\d.]+$", "", program) in _LAUNCHERS:
+        for word in words[1:]:
+            if not word.startswith("-") and word not in ("run", "exec", "x"):
+                program = word
+                break
+    return re.sub(r"\.(py|js|mjs|ts)$", "", program) or "server"
+
+
 def main(argv: Sequence[str], *, server_name: str | None = None, service_name: str | None = None) -> int:
     """``mcp-tracing wrap``: configures tracing, runs the real server behind this process, exits as it did."""
     from ._shutdown import flush
@@ -468,8 +489,9 @@ def main(argv: Sequence[str], *, server_name: str | None = None, service_name: s
     if not argv:
         print("mcp-tracing wrap: no server command (mcp-tracing wrap -- COMMAND ...)", file=sys.stderr)
         return 2
-    provider = configure(service_name or os.environ.get("OTEL_SERVICE_NAME") or "mcp-tracing-wrap")
-    proxy = Proxy(server_name=server_name)
+    name = command_name(argv)
+    provider = configure(service_name or os.environ.get("OTEL_SERVICE_NAME") or name)
+    proxy = Proxy(server_name=server_name, fallback_name=name)
     status = run(argv, proxy)
     flush(provider)
     if status < 0:  # died of a signal: so does the proxy, after the flush

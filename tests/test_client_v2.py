@@ -54,3 +54,30 @@ async def test_a_traced_client_gives_one_trace_with_one_span_pair_per_request(
     else:  # the handshake went out before tracing began: the SDK's own span is the only client span
         assert sdk_spans == [f"MCP send {handshake}"]
         assert one(spans, handshake, "SERVER").parent_id == one(spans, f"MCP send {handshake}").span_id
+
+
+async def test_the_auto_mode_probe_refused_by_an_older_server_is_not_an_error(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """A 2.x ``Client`` in auto mode asks an mcp 1.x server ``server/discover`` first, is refused, and falls back to
+    ``initialize``: the refusal is recorded (code, ``mcp_tracing.discover.refused``) on both sides, never as an
+    error, so the session does not show up among failing traces."""
+    from conftest import other_python
+    from mcp import Client
+
+    provider, exporter = capture
+    with provider.get_tracer("tests").start_as_current_span("agent.root"):
+        client = Client(mcp_tracing.stdio_client(probe_params(python=other_python())), mode="auto")
+        mcp_tracing.trace_session(client, tracer_provider=provider)
+        with anyio.fail_after(30):
+            async with client:
+                assert structured(await client.call_tool("work", {"n": 2})) == "done 2"
+    spans = all_spans(exporter, spans_file)
+    probe = one(spans, "server/discover", "CLIENT")
+    assert probe.status == "UNSET" and attr.ERROR_TYPE not in probe.attributes
+    assert {k: v for k, v in probe.attributes.items() if k in (attr.DISCOVER_REFUSED, "rpc.response.status_code")} == {
+        attr.DISCOVER_REFUSED: True,
+        "rpc.response.status_code": "-32602",
+    }
+    assert one(spans, "initialize", "SERVER").parent_id == one(spans, "initialize", "CLIENT").span_id
+    assert [s.name for s in spans if s.status == "ERROR"] == []

@@ -260,3 +260,32 @@ _SUBMODULES = {
     "sampling",
     "metrics",
 }
+
+
+@pytest.mark.parametrize(
+    ("method", "code", "refused"),
+    [
+        ("server/discover", -32602, True),
+        ("server/discover", -32601, True),
+        ("server/discover", -32603, False),
+        ("tools/list", -32601, False),
+    ],
+)
+def test_only_a_refused_discover_probe_is_not_an_error(method: str, code: int, refused: bool) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mcp_tracing import _spans
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("t").start_span(method)
+    _spans.record_error_code(span, method, code, "unknown method")
+    span.end()
+    (done,) = exporter.get_finished_spans()
+    expected = {"rpc.response.status_code": str(code)}
+    expected.update({attr.DISCOVER_REFUSED: True} if refused else {"error.type": str(code)})
+    assert dict(done.attributes or {}) == expected
+    assert done.status.status_code.name == ("UNSET" if refused else "ERROR")

@@ -23,7 +23,7 @@ from mcp_tracing import _attributes as attr
 from mcp_tracing._compat import IS_V2
 from mcp_tracing._records import span_record
 from mcp_tracing.privacy import args_hash
-from mcp_tracing.proxy import SERVER_EXITED, Framer, Proxy, messages
+from mcp_tracing.proxy import SERVER_EXITED, Framer, Proxy, command_name, messages
 from mcp_tracing.store import TraceStore
 from mcp_tracing.testing import SpanRecord
 
@@ -317,3 +317,50 @@ def test_the_proxy_pairs_answers_read_before_their_requests_and_ties_progress(
     assert roots.parent is not None and roots.parent.span_id == proxy.session.get_span_context().span_id
     assert (roots.kind.name, roots.start_time, roots.end_time) == ("CLIENT", 3_500, 4_500)
     assert spans["notifications/progress"].parent.span_id == proxy.session.get_span_context().span_id  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["python3.11", "-u", "/srv/weather_server.py"], "weather_server"),
+        (["npx", "-y", "@modelcontextprotocol/server-everything"], "server-everything"),
+        (["uv", "run", "files.py"], "files"),
+        (["/usr/local/bin/my-mcp-server", "--port", "1"], "my-mcp-server"),
+        ([], "server"),
+    ],
+)
+def test_a_server_with_no_name_of_its_own_is_named_after_its_command(argv: list[str], name: str) -> None:
+    assert command_name(argv) == name
+
+
+@pytest.mark.parametrize(
+    ("given", "handshake", "expected"),
+    [
+        (None, None, "weather_server"),  # never answered a handshake: the command's name
+        (None, "initialize", "weather"),  # a 2025 server names itself in initialize
+        (None, "server/discover", "weather"),  # a 2026-07-28 server, in its server/discover result
+        ("forecasts", "server/discover", "forecasts"),  # --server-name wins
+    ],
+)
+def test_the_wrapped_servers_name_comes_from_the_flag_the_handshake_or_the_command(
+    capture: tuple[TracerProvider, InMemorySpanExporter], given: str | None, handshake: str | None, expected: str
+) -> None:
+    provider, exporter = capture
+    proxy = Proxy(server_name=given, fallback_name="weather_server", tracer_provider=provider)
+    if handshake == "initialize":
+        result: dict[str, object] = {"protocolVersion": "2025-11-25", "serverInfo": {"name": "weather", "version": "1"}}
+    else:
+        stamp = {"io.modelcontextprotocol/serverInfo": {"name": "weather", "version": "1"}}
+        result = {
+            "supportedVersions": ["2026-07-28"],
+            "_meta": stamp,
+            "serverInfo": {"name": "weather", "version": "1"},
+        }
+    if handshake is not None:
+        proxy.from_client(line(request(1, handshake, {})), 1_000)
+        proxy.from_server(line({"jsonrpc": "2.0", "id": 1, "result": result}), 2_000)
+    proxy.from_client(line(request(2, "tools/call", {"name": "forecast"})), 3_000)
+    proxy.from_server(line({"jsonrpc": "2.0", "id": 2, "result": {"content": []}}), 4_000)
+    proxy.close(exited=False)
+    (call,) = [s for s in exporter.get_finished_spans() if s.name == "tools/call forecast"]
+    assert (call.attributes or {})[attr.SERVER_NAME] == expected
