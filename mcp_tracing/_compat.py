@@ -140,6 +140,7 @@ def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
     if current is not None:
         _install_v2_session(current, tracer)
         return
+    _use_our_transports(client)
     build = client._build_session
 
     async def _build_session(exit_stack: Any) -> Any:
@@ -148,6 +149,27 @@ def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
         return session
 
     client._build_session = _build_session
+
+
+def _use_our_transports(client: Any) -> None:
+    """A 2.x ``Client`` given ``StdioServerParameters`` or a URL, not yet entered, spawns or connects through
+    mcp_tracing's drop-ins: the child gets the trace context and this process's telemetry settings (its store,
+    its exporter), and every HTTP request a ``traceparent`` header. The SDK builds its own transport when the
+    ``Client`` is made (``_connect``, private): it is replaced, unentered. Anything else is left as it is."""
+    from mcp.client.stdio import StdioServerParameters
+
+    from .http import streamable_http_client
+    from .stdio import stdio_client
+
+    connect_transport = getattr(_sdk("mcp.client.client"), "_connect_transport", None)
+    server = getattr(client, "server", None)
+    if connect_transport is None or not hasattr(client, "_connect"):
+        _logger.debug("mcp_tracing: this mcp Client builds its transport differently; its spawns are not traced")
+        return
+    if isinstance(server, StdioServerParameters):
+        client._connect = connect_transport(stdio_client(server))
+    elif isinstance(server, str):
+        client._connect = connect_transport(streamable_http_client(server))
 
 
 def _install_v2_session(session: Any, tracer: ClientTracer) -> None:

@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from . import _exporters, _shutdown
+from . import _exporters, _shutdown, _spawn
 
 __all__ = ["SCHEDULE_DELAY_MS", "configure", "uses_otlp"]
 
@@ -120,6 +120,8 @@ def configure(
         meter_provider = _configure_metrics(resource)
         _shutdown.shutdown_at_exit(provider, meter_provider)
         _shutdown.flush_at_sigterm(None)
+        if _spawn.spawns_carry_telemetry():
+            _spawn.carry_into_spawns()  # any SDK spawn in this process: the server half never goes elsewhere
         _configured = provider
         return provider
 

@@ -113,10 +113,11 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         from . import _compat
         from ._shutdown import flush_at_sigterm
+        from ._spawn import carry_into_spawns
         from .client import build_client_tracer
         from .http import instrument_http_client, streamable_http_client
         from .server import build_server_tracer
-        from .stdio import child_environment, stdio_client
+        from .stdio import stdio_client
 
         tracer_provider = options.get("tracer_provider")
         meter_provider = options.get("meter_provider")
@@ -141,15 +142,9 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._after_init(ClientSession, traced_session)
         self._after_init(Server, traced_server)
 
-        stdio_module = importlib.import_module("mcp.client.stdio")
-        default_environment: Callable[[], dict[str, str]] = stdio_module.get_default_environment
-
-        def get_default_environment() -> dict[str, str]:
-            # Called by the SDK's stdio_client at each spawn, in the spawning task: the current span is the
-            # child's parent. ``server.env`` is merged over this by the SDK, so the caller's values win.
-            return {**default_environment(), **child_environment()}
-
-        self._replace(stdio_module, "get_default_environment", get_default_environment)
+        # The SDK's stdio_client calls get_default_environment at each spawn, in the spawning task: the current
+        # span is the child's parent. ``server.env`` is merged over it by the SDK, so the caller's values win.
+        self._restore.append(carry_into_spawns())
 
         http_module = importlib.import_module("mcp.client.streamable_http")
         create_client: Callable[..., Any] = http_module.create_mcp_http_client

@@ -81,3 +81,55 @@ async def test_the_auto_mode_probe_refused_by_an_older_server_is_not_an_error(
     }
     assert one(spans, "initialize", "SERVER").parent_id == one(spans, "initialize", "CLIENT").span_id
     assert [s.name for s in spans if s.status == "ERROR"] == []
+
+
+async def test_a_traced_client_given_stdio_parameters_spawns_with_the_context_and_this_processs_store(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, tmp_path: Path
+) -> None:
+    """``Client(StdioServerParameters(...))`` + ``trace_session``: the SDK's own spawn would pass the child only
+    HOME, LOGNAME, PATH, SHELL, TERM and USER. Traced, the child gets the context (its session span is a child
+    of the span current at spawn) and this process's resolved store, and client spans say ``pipe``."""
+    from mcp import Client
+
+    provider, exporter = capture
+    with provider.get_tracer("tests").start_as_current_span("agent.root") as root:
+        client = mcp_tracing.trace_session(Client(probe_params()), tracer_provider=provider)
+        with anyio.fail_after(20):
+            async with client:
+                report = structured(await client.call_tool("env_report", {}))
+    spans = all_spans(exporter, spans_file)
+    root_id = format(root.get_span_context().span_id, "016x")
+    assert one(spans, attr.SERVER_SESSION_SPAN).parent_id == root_id
+    served = one(spans, "tools/call env_report", "SERVER")
+    call = one(spans, "tools/call env_report", "CLIENT")
+    assert (call.parent_id, served.parent_id) == (root_id, call.span_id)
+    assert call.attributes[attr.NETWORK_TRANSPORT] == attr.TRANSPORT_PIPE
+    assert report["env"]["MCP_TRACING_STORE"] == str(tmp_path / "xdg" / "mcp-tracing" / "traces.db")
+    assert report["env"]["TRACEPARENT"].split("-")[2] == root_id
+
+
+async def test_a_traced_client_given_a_url_sends_traceparent_on_every_request(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, tmp_path: Path
+) -> None:
+    """``Client("http://.../mcp")`` + ``trace_session``: every HTTP request carries a ``traceparent``, so the
+    server's ``POST /mcp`` spans join the agent's trace instead of starting stray traces of their own."""
+    from helpers import http_probe, read_requests
+    from mcp import Client
+
+    provider, exporter = capture
+    requests_file = tmp_path / "requests.jsonl"
+    async with http_probe(spans_file, requests_file) as url:
+        with provider.get_tracer("tests").start_as_current_span("agent.root") as root:
+            client = mcp_tracing.trace_session(Client(url, mode="legacy"), tracer_provider=provider)
+            with anyio.fail_after(20):
+                async with client:
+                    assert structured(await client.call_tool("work", {"n": 3})) == "done 3"
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    posts = [r for r in read_requests(requests_file) if r["method"] == "POST"]
+    assert posts and all(
+        any(k == "traceparent" and v.split("-")[1] == trace_id for k, v in post["headers"]) for post in posts
+    ), posts
+    spans = all_spans(exporter, spans_file)
+    http_spans = [s for s in spans if s.name == "POST /mcp"]
+    assert len(http_spans) == len(posts) and {s.trace_id for s in http_spans} == {trace_id}
+    assert one(spans, "tools/call work", "SERVER").parent_id == one(spans, "tools/call work", "CLIENT").span_id

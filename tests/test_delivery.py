@@ -591,3 +591,51 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def test_a_forked_child_flushes_with_helpers_of_its_own() -> None:
     done = run(["-c", FORKED], timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# ----------------------------------------------------------------------------------- the SDK's own spawn
+
+
+SDK_SPAWN_AGENT = """
+import json, sys, anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client  # the SDK's own spawner, not mcp_tracing's
+from opentelemetry import trace
+import mcp_tracing
+
+mcp_tracing.configure("sdk-spawner")
+
+async def main():
+    env = {"PROBE_TRACED": "0", "CALLER_NOTE": "kept"}
+    params = StdioServerParameters(command=sys.executable, args=[sys.argv[1]], env=env)
+    with trace.get_tracer("agent").start_as_current_span("agent.run") as span:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool("env_report", {})
+    report = result.structuredContent if hasattr(result, "structuredContent") else result.structured_content
+    print(json.dumps({"env": report["env"], "span": format(span.get_span_context().span_id, "016x")}))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_configure_makes_the_sdks_own_spawns_carry_the_context_and_the_store(tmp_path: Path, opt_out: bool) -> None:
+    """``configure()`` alone: a server spawned with the SDK's ``stdio_client`` (as ``Client(StdioServerParameters)``
+    and fastmcp do) gets the span current at spawn and this process's store, as ``mcp_tracing.stdio_client``'s
+    children do. ``MCP_TRACING_SPAWN_ENVIRONMENT=off`` leaves the SDK's spawns as they are."""
+    import json
+
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    if opt_out:
+        env["MCP_TRACING_SPAWN_ENVIRONMENT"] = "off"
+    done = run(["-c", SDK_SPAWN_AGENT, str(SERVERS / "probe_server.py")], **env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    if opt_out:
+        assert "TRACEPARENT" not in out["env"] and "MCP_TRACING_STORE" not in out["env"]
+        return
+    assert out["env"]["TRACEPARENT"].split("-")[2] == out["span"]
+    assert out["env"]["MCP_TRACING_STORE"] == str(tmp_path / "xdg" / "mcp-tracing" / "traces.db")
+    assert out["env"]["CALLER_NOTE"] == "kept"  # what the caller gives is passed as before
