@@ -17,7 +17,9 @@ Metrics (the MCP duration histograms) follow ``OTEL_METRICS_EXPORTER``, else go 
 
 Processes started with ``mcp_tracing.stdio_client`` receive these variables and the absolute path of this
 process's store (``mcp_tracing.stdio.child_environment``), so a server that calls ``configure()`` exports to
-the same place under its own name, whatever its ``HOME``, ``XDG_DATA_HOME`` or working directory.
+the same place under its own name, whatever its ``HOME``, ``XDG_DATA_HOME`` or working directory. After
+``configure()`` so do servers spawned by the SDK's own ``stdio_client`` (``mcp_tracing._spawn``; set
+``MCP_TRACING_SPAWN_ENVIRONMENT=off`` to leave those alone).
 
 Spans are exported every ``SCHEDULE_DELAY_MS`` (``OTEL_BSP_SCHEDULE_DELAY`` when set) and flushed, each wait
 bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._shutdown``), at exit and on SIGTERM.
@@ -90,8 +92,9 @@ def configure(
         ValueError: ``sample_ratio`` outside [0, 1].
 
     Exporters follow ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` and the OTLP endpoint variables (see the
-    module docstring). Spans are batched (``BatchSpanProcessor``, ``OTEL_BSP_*``; every 500 ms unless
-    ``OTEL_BSP_SCHEDULE_DELAY`` says otherwise). At exit and on SIGTERM (then SIGTERM does what it did before)
+    module docstring). Servers the SDK's ``stdio_client`` spawns from then on get the trace context and these
+    settings, unless ``$MCP_TRACING_SPAWN_ENVIRONMENT`` is ``off``. Spans are batched (``BatchSpanProcessor``,
+    ``OTEL_BSP_*``; every 500 ms unless ``OTEL_BSP_SCHEDULE_DELAY`` says otherwise). At exit and on SIGTERM (then SIGTERM does what it did before)
     spans and metrics are flushed, waiting at most ``$MCP_TRACING_SHUTDOWN_TIMEOUT`` seconds (default 5)
     whatever the backend does.
     """
