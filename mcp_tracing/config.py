@@ -94,9 +94,9 @@ def configure(
     Exporters follow ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` and the OTLP endpoint variables (see the
     module docstring). Servers the SDK's ``stdio_client`` spawns from then on get the trace context and these
     settings, unless ``$MCP_TRACING_SPAWN_ENVIRONMENT`` is ``off``. Spans are batched (``BatchSpanProcessor``,
-    ``OTEL_BSP_*``; every 500 ms unless ``OTEL_BSP_SCHEDULE_DELAY`` says otherwise). At exit and on SIGTERM (then SIGTERM does what it did before)
-    spans and metrics are flushed, waiting at most ``$MCP_TRACING_SHUTDOWN_TIMEOUT`` seconds (default 5)
-    whatever the backend does.
+    ``OTEL_BSP_*``; every 500 ms unless ``OTEL_BSP_SCHEDULE_DELAY`` says otherwise). At exit and on SIGTERM
+    (then SIGTERM does what it did before) spans and metrics are flushed, waiting at most
+    ``$MCP_TRACING_SHUTDOWN_TIMEOUT`` seconds (default 5) whatever the backend does.
     """
     global _configured
     if sample_ratio is not None and not 0.0 <= sample_ratio <= 1.0:
