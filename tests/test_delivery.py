@@ -639,3 +639,62 @@ def test_configure_makes_the_sdks_own_spawns_carry_the_context_and_the_store(tmp
     assert out["env"]["TRACEPARENT"].split("-")[2] == out["span"]
     assert out["env"]["MCP_TRACING_STORE"] == str(tmp_path / "xdg" / "mcp-tracing" / "traces.db")
     assert out["env"]["CALLER_NOTE"] == "kept"  # what the caller gives is passed as before
+
+
+# ------------------------------------------------------------------------------- exporter choice (fast)
+
+
+@pytest.mark.parametrize(
+    ("env", "traces", "metrics"),
+    [
+        ({}, ["mcp_tracing"], []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}, ["otlp"], ["RefusalAwareMetricExporter"]),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:1/v1/traces"}, ["otlp"], []),
+        (
+            {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://127.0.0.1:1/v1/metrics"},
+            ["mcp_tracing"],
+            ["RefusalAwareMetricExporter"],
+        ),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, [], []),
+        (
+            {"OTEL_TRACES_EXPORTER": "console,mcp_tracing", "OTEL_METRICS_EXPORTER": "console"},
+            ["console", "mcp_tracing"],
+            ["ConsoleMetricExporter"],
+        ),
+    ],
+    ids=["nothing set", "endpoint", "traces-only endpoint", "metrics-only endpoint", "none", "console"],
+)
+def test_exporters_follow_the_opentelemetry_variables(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], traces: list[str], metrics: list[str]
+) -> None:
+    from mcp_tracing import _exporters
+
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _exporters.traces_destination() == traces
+    made = _exporters.metric_exporters()
+    assert [type(e).__name__ for e in made] == metrics
+    for exporter in made:
+        exporter.shutdown()
+
+
+def test_unknown_exporters_and_a_missing_grpc_exporter_are_said_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from mcp_tracing import _exporters
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,zipkin_json")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setattr(_exporters, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing._exporters"):
+        for _ in range(2):
+            made = _exporters.span_exporters(tmp_path / "t.db")
+            assert [type(e).__name__ for e in made] == ["OTLPSpanExporter"]  # over HTTP/protobuf instead
+            for exporter in made:
+                exporter.shutdown()
+    assert [r.getMessage() for r in caplog.records] == [
+        "mcp_tracing: the gRPC OTLP exporter is not installed; exporting over HTTP/protobuf",
+        "mcp_tracing: no opentelemetry_traces_exporter named 'zipkin_json' is installed; ignored",
+    ]
