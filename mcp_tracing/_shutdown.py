@@ -25,6 +25,7 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Final
@@ -225,7 +226,8 @@ def shutdown_at_exit(tracer_provider: Any, meter_provider: Any | None = None) ->
 
 _lock = threading.RLock()
 _at_sigterm: list[Callable[[], None]] = []
-_flushed_at_sigterm: list[TracerProvider | None] = []
+_flushed_at_sigterm: Counter[TracerProvider | None] = Counter()
+"""The providers to flush at SIGTERM, each with how many users asked (every server, middleware, configure())."""
 _previous_sigterm: Any = None
 
 
@@ -238,14 +240,19 @@ def flush_at_sigterm(tracer_provider: TracerProvider | None = None) -> Callable[
     delivers signals there); an application that ignores SIGTERM keeps ignoring it.
     """
     with _lock:
-        _flushed_at_sigterm.append(tracer_provider)
+        _flushed_at_sigterm[tracer_provider] += 1
     _helpers.prepare(2)
     _install_sigterm_handler()
+    stopped = False
 
     def stop() -> None:
+        nonlocal stopped
         with _lock:
-            if tracer_provider in _flushed_at_sigterm:
-                _flushed_at_sigterm.remove(tracer_provider)
+            if not stopped and _flushed_at_sigterm[tracer_provider] > 0:
+                stopped = True
+                _flushed_at_sigterm[tracer_provider] -= 1
+                if _flushed_at_sigterm[tracer_provider] == 0:
+                    del _flushed_at_sigterm[tracer_provider]
 
     return stop
 
@@ -303,7 +310,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # exit status as untraced).
     with _lock:
         actions = list(_at_sigterm)
-        providers = list(_flushed_at_sigterm)
+        providers = list(_flushed_at_sigterm)  # each once, however many asked
     for action in actions:
         try:
             action()

@@ -113,7 +113,7 @@ def configure(
         if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
             _configured = current
             return current
-        resource = Resource.create({SERVICE_NAME: _service_name(service_name)})
+        resource = _resource(service_name)
         sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if sample_ratio is not None else None
         provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
         processor = _processor(store_path, tail_sampling)
@@ -129,12 +129,14 @@ def configure(
         return provider
 
 
-def _service_name(given: str | None) -> str:
-    from_attributes = Resource.create().attributes.get(SERVICE_NAME)
-    explicit = os.environ.get("OTEL_SERVICE_NAME") or (
-        str(from_attributes) if "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "") else None
-    )
-    return explicit or given or Path(sys.argv[0] or "python").stem or "python"
+def _resource(given: str | None) -> Resource:
+    """The SDK's resource (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME`` and the detectors, looked up once),
+    named ``given`` (else after the script) unless the environment names the service."""
+    resource = Resource.create()
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if named:
+        return resource
+    return resource.merge(Resource({SERVICE_NAME: given or Path(sys.argv[0] or "python").stem or "python"}))
 
 
 def _processor(store_path: str | os.PathLike[str] | None, tail_sampling: bool | None) -> SpanProcessor | None:

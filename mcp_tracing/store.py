@@ -106,7 +106,13 @@ def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
     ``environ``, by default ``os.environ``, resolves it)."""
     env = os.environ if environ is None else environ
     configured = env.get(STORE_ENV)
-    return absolute(configured) if configured else data_dir(env) / "traces.db"
+    return absolute(configured) if configured else _user_store(env)
+
+
+def _user_store(environ: Mapping[str, str] | None = None) -> Path:
+    """``traces.db`` in mcp_tracing's data folder: the default, and where a store that cannot be opened falls
+    back to."""
+    return data_dir(environ) / "traces.db"
 
 
 _writing: list[SqliteSpanExporter] = []
@@ -186,7 +192,7 @@ class SqliteSpanExporter(SpanExporter):
             try:
                 self._connection = self._connect(self.path)
             except (OSError, sqlite3.Error) as exc:
-                fallback = data_dir() / "traces.db"
+                fallback = _user_store()
                 reason = _reason(exc)
                 if fallback == self.path:
                     self._give_up(reason)
