@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import logging
@@ -27,16 +28,18 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from time import time_ns
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import _attributes as attr
+from ._fastmcp import is_fastmcp_client, trace_fastmcp_client
 from ._shutdown import flush_at_sigterm, serving_http
 from ._switch import ALWAYS_ON
 from ._transport import TransportInfo
 from .client import ACTIVE_CLIENT_SPAN, ClientTracer
+from .http import TraceContextMiddleware
 from .server import ServerTracer, TracingServerMiddleware, http_info
 
 _logger = logging.getLogger("mcp_tracing")
@@ -116,7 +119,9 @@ def install_client(session: object, tracer: ClientTracer) -> None:
     if _marked(session):
         return
     quiet_fastmcp()
-    if IS_V2:
+    if is_fastmcp_client(session):
+        trace_fastmcp_client(session, tracer, _install_fastmcp_session, switch=tracer.switch)
+    elif IS_V2:
         Client = _sdk("mcp.client.client").Client
         ClientSession = _sdk("mcp.client.session").ClientSession
 
@@ -125,14 +130,27 @@ def install_client(session: object, tracer: ClientTracer) -> None:
         elif isinstance(session, ClientSession):
             _install_v2_session(session, tracer)
         else:
-            raise TypeError(f"trace_session() takes an mcp ClientSession or Client, not {type(session).__name__}")
+            raise TypeError(
+                "trace_session() takes an mcp ClientSession or Client, or a fastmcp Client, "
+                f"not {type(session).__name__}"
+            )
     else:
         from mcp.client.session import ClientSession
 
         if not isinstance(session, ClientSession):
-            raise TypeError(f"trace_session() takes an mcp ClientSession, not {type(session).__name__}")
+            raise TypeError(
+                f"trace_session() takes an mcp ClientSession or a fastmcp Client, not {type(session).__name__}"
+            )
         _install_v1_session(session, tracer)
     setattr(session, _MARK, tracer)
+
+
+def _install_fastmcp_session(session: Any, tracer: ClientTracer) -> None:
+    existing: ClientTracer | None = getattr(session, _MARK, None)
+    if existing is not None:  # traced already (the instrumentor's ClientSession hook): tell it the transport
+        existing.use_transport(tracer.transport)
+        return
+    install_client(session, tracer)
 
 
 def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
@@ -442,7 +460,45 @@ def install_server(server: object, tracer: ServerTracer) -> None:
         _install_v2_server(lowlevel, tracer)
     else:
         _install_v1_server(lowlevel, tracer)
+    for owner in {id(server): server, id(lowlevel): lowlevel}.values():
+        _serve_http_traced(owner, tracer)
     setattr(lowlevel, _MARK, tracer)
+
+
+_APP_FACTORIES: Final = ("streamable_http_app", "sse_app", "http_app")
+"""What builds a server's Starlette app: the SDK's (both lines, low-level and high-level) and fastmcp's."""
+_SERVED: Final = "_mcp_tracing_served"
+
+
+def _serve_http_traced(owner: object, tracer: ServerTracer) -> None:
+    """Every HTTP app ``owner`` builds serves through ``TraceContextMiddleware``, so the SDK's runners
+    (``run("streamable-http")``, ``run("sse")``) and apps mounted elsewhere get their HTTP SERVER span."""
+    for name in _APP_FACTORIES:
+        factory = getattr(owner, name, None)
+        if callable(factory):
+            setattr(owner, name, _traced_factory(factory, tracer))
+
+
+def _traced_factory(factory: Callable[..., Any], tracer: ServerTracer) -> Callable[..., Any]:
+    @functools.wraps(factory)
+    def build(*args: Any, **kwargs: Any) -> Any:
+        app = factory(*args, **kwargs)
+        if tracer.switch.on and not getattr(app, _SERVED, False):
+            try:
+                # Added to the app's own stack (inside Starlette's error handling, inside any instrumentation
+                # of the app), rather than around the returned app, so the app keeps its type and methods.
+                app.add_middleware(
+                    TraceContextMiddleware,
+                    policy=tracer.policy,
+                    tracer_provider=tracer.tracer_provider,
+                    _switch=tracer.switch,
+                )
+                setattr(app, _SERVED, True)
+            except Exception:
+                _logger.exception("mcp_tracing could not add TraceContextMiddleware to the server's HTTP app")
+        return app
+
+    return build
 
 
 _fastmcp_quieted = False

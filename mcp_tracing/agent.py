@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -99,17 +99,40 @@ def claim_tool_span(method: str, params: Mapping[str, Any] | None) -> Span | Non
 
     Only the first ``tools/call`` of the same tool, sent while that span is current, claims it.
     """
+    if method != attr.TOOLS_CALL:
+        return None
+    tool = _spans.target_of(method, params)
+    current = trace.get_current_span()
     pending = PENDING_TOOL_CALL.get()
+    if pending is not None and not pending.claimed and tool == pending.tool_name and current is pending.span:
+        pending.claimed = True
+        return pending.span
+    return _genai_tool_span(current, tool)
+
+
+def _genai_tool_span(current: Span, tool: str | None) -> Span | None:
+    """``current`` if it is a framework's GenAI ``execute_tool`` span for ``tool`` (pydantic-ai, OpenAI Agents,
+    any framework following the GenAI conventions) that no MCP call has enriched yet.
+
+    The tool's name is matched whole or as the end of the framework's (which may prefix it: ``files_search``
+    for the MCP tool ``search``). The MCP attributes an enriched span gets mark it as taken: a second
+    ``tools/call`` under it (a retry inside the tool) opens a CLIENT span of its own.
+    """
+    if tool is None or not current.is_recording():
+        return None
+    attributes = getattr(current, "attributes", None)
+    if not isinstance(attributes, Mapping):
+        return None
+    known = cast(Mapping[str, object], attributes)
+    framework_name = known.get(attr.GEN_AI_TOOL_NAME)
     if (
-        pending is None
-        or pending.claimed
-        or method != attr.TOOLS_CALL
-        or _spans.target_of(method, params) != pending.tool_name
-        or trace.get_current_span() is not pending.span
+        known.get(attr.GEN_AI_OPERATION_NAME) != attr.OPERATION_EXECUTE_TOOL
+        or attr.MCP_METHOD_NAME in known
+        or not isinstance(framework_name, str)
+        or not (framework_name == tool or framework_name.endswith(("_" + tool, "." + tool, "-" + tool)))
     ):
         return None
-    pending.claimed = True
-    return pending.span
+    return current
 
 
 class AgentSpan:

@@ -179,8 +179,10 @@ class ClientTracer:
             self._ask_peer()
             attributes = outcome.attributes = self._attributes(method, params)
             claimed = claim_tool_span(method, params)
-            if claimed is not None:  # an agent.tool_call span stands for this call: enrich it, do not nest
-                claimed.set_attributes(attributes)
+            if claimed is not None:  # a tool.call/execute_tool span stands for this call: enrich it, do not nest
+                # What its maker recorded stays (a framework's own gen_ai.tool.name, a server_name given).
+                present: Mapping[str, object] = getattr(claimed, "attributes", None) or {}
+                claimed.set_attributes({k: v for k, v in attributes.items() if k not in present})
                 span, token, owned = claimed, None, False
             else:
                 span = self.tracer.start_span(
@@ -374,8 +376,11 @@ def trace_session(
     request they report on.
 
     Args:
-        session: an mcp 1.x ``ClientSession``, or an mcp 2.x ``ClientSession`` or ``Client`` (before or
-            after it is entered). Tracing the same object twice logs a warning and changes nothing.
+        session: an mcp 1.x ``ClientSession``, an mcp 2.x ``ClientSession`` or ``Client``, or a fastmcp
+            ``Client`` (before or after it is entered). A ``Client`` given server parameters or a URL spawns or
+            connects carrying the trace context (the child's environment, a ``traceparent`` header per HTTP
+            request); a fastmcp ``Client`` entered with no span current opens an ``mcp.client.session`` span
+            for the connection. Tracing the same object twice logs a warning and changes nothing.
         server_name: the ``mcp_tracing.server.name`` attribute; by default the ``serverInfo.name`` the
             server gives in its ``initialize`` result.
         exclude_methods: methods (``fnmatch`` patterns) sent without a span of their own; by default

@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
+from starlette.routing import Mount
 
 from . import _attributes as attr
 from ._shutdown import flush, flush_at_sigterm
@@ -311,6 +311,13 @@ class TraceContextMiddleware:
     exactly as without the middleware: malformed trace headers count as absent, and telemetry failures
     are logged, never raised. Spans are flushed (bounded) when the app's lifespan shuts down and on SIGTERM.
 
+    ``http.route`` is the route from the application's root (``/billing/mcp`` for an MCP app mounted at
+    ``/billing``). Where another instrumentation (FastAPI's, Starlette's, the ASGI one) already opened the
+    request's HTTP SERVER span, that span is adopted: no second one, the route is set on it and the MCP
+    server spans link to it. Put this middleware inside such instrumentation (``instrument_server`` does,
+    for the apps a server builds), never around it: an ASGI instrumentation inside would start its own
+    trace from the headers. A second ``TraceContextMiddleware`` on the same request passes it through.
+
     Args:
         app: the ASGI app.
         policy: ``default``, ``gateway`` or ``untrusted`` (see ``Policy``).
@@ -320,11 +327,19 @@ class TraceContextMiddleware:
         ValueError: an unknown ``policy``.
     """
 
-    def __init__(self, app: ASGIApp, *, policy: Policy = "default", tracer_provider: TracerProvider | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: Policy = "default",
+        tracer_provider: TracerProvider | None = None,
+        _switch: Switch = ALWAYS_ON,
+    ):
         self.app = app
         self._policy: Policy = check_policy(policy)
         self._tracer_provider = tracer_provider
         self._tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, tracer_provider)
+        self._switch = _switch
         # A mounted app's lifespan never runs, and uvicorn dies of the SIGTERM that stopped it: flush then too.
         flush_at_sigterm(tracer_provider)
 
@@ -332,12 +347,19 @@ class TraceContextMiddleware:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._flushing_send(send))
             return
-        if scope["type"] != "http" or not is_http_instrumentation_enabled():
+        # A second TraceContextMiddleware on the same request (one added by instrument_server inside an app
+        # the application wrapped too) leaves it to the first.
+        if scope["type"] != "http" or not self._switch.http_active() or SCOPE_KEY in scope:
             await self.app(scope, receive, send)
             return
         try:
-            span, info = self._start(scope)
-            token = otel_context.attach(trace.set_span_in_context(span, self._parent(info)))
+            outer = self._adoptable(scope)
+            if outer is not None:
+                span, token = outer, None
+                self._adopt(scope, outer)
+            else:
+                span, info = self._start(scope)
+                token = otel_context.attach(trace.set_span_in_context(span, self._parent(info)))
         except Exception:
             _logger.exception("mcp_tracing could not start an HTTP server span; serving untraced")
             await self.app(scope, receive, send)
@@ -350,14 +372,39 @@ class TraceContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, traced_send)
+            await self.app(scope, receive, traced_send if token is not None else send)
         except BaseException as exc:
-            span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
-            span.set_status(StatusCode.ERROR, type(exc).__qualname__)
+            if token is not None:
+                span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
+                span.set_status(StatusCode.ERROR, type(exc).__qualname__)
             raise
         finally:
-            otel_context.detach(token)
-            self._finish(span, scope, status)
+            if token is not None:
+                otel_context.detach(token)
+                self._finish(span, scope, status)
+            else:
+                _name_route(span, scope)
+
+    def _adoptable(self, scope: Scope) -> Span | None:
+        """The HTTP SERVER span another instrumentation opened for this request: the current span (the ASGI,
+        Starlette and FastAPI instrumentations make theirs current), or FastAPI's own telemetry's (which
+        keeps its span in the scope, not in the context).
+
+        Under the ``untrusted`` policy none is adopted: that policy starts every trace anew, which the other
+        instrumentation, parented on the inbound header, did not do.
+        """
+        if self._policy == "untrusted":
+            return None
+        for candidate in (getattr(scope.get(_FASTAPI_TELEMETRY), "span", None), trace.get_current_span()):
+            if _is_http_server_span(candidate):
+                return cast(Span, candidate)
+        return None
+
+    def _adopt(self, scope: Scope, span: Span) -> None:
+        info = _read_info(scope, _headers(scope))
+        info.policy = self._policy
+        info.span = span
+        scope[SCOPE_KEY] = info
 
     def _flushing_send(self, send: Send) -> Send:
         # Servers often die of the SIGTERM that stopped them (uvicorn re-raises it after a graceful
@@ -411,10 +458,7 @@ class TraceContextMiddleware:
     @staticmethod
     def _finish(span: Span, scope: Scope, status: list[int]) -> None:
         try:
-            route = getattr(scope.get("route"), "path", None)
-            if isinstance(route, str):
-                span.set_attribute("http.route", route)
-                span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+            _name_route(span, scope)
             if status:
                 span.set_attribute("http.response.status_code", status[0])
                 if status[0] >= 500:
@@ -422,3 +466,48 @@ class TraceContextMiddleware:
                     span.set_status(StatusCode.ERROR)
         finally:
             span.end()
+
+
+def full_route(scope: Scope) -> str | None:
+    """The route the request matched, from the application's root: ``/billing/mcp`` for ``/mcp`` mounted at
+    ``/billing`` (Starlette leaves the mount prefixes in ``root_path`` and the innermost route in ``route``),
+    so that ``http.route`` agrees with ``url.path``."""
+    matched = scope.get("route")
+    route = getattr(matched, "path", None)
+    if not isinstance(route, str):
+        return None
+    root = scope.get("root_path")
+    root = root.rstrip("/") if isinstance(root, str) else ""
+    if isinstance(matched, Mount):  # the innermost match is a mount (SSE's messages app): already in root_path
+        return root or route
+    return f"{root}{route}"
+
+
+_FASTAPI_TELEMETRY: Final = "fastapi.telemetry"
+"""Where FastAPI's own telemetry (0.16x) keeps the request's span and route in the ASGI scope."""
+
+
+def _is_http_server_span(span: object) -> bool:
+    if not isinstance(span, Span) or not span.is_recording() or getattr(span, "kind", None) != SpanKind.SERVER:
+        return False
+    attributes = getattr(span, "attributes", None)
+    return isinstance(attributes, Mapping) and ("http.request.method" in attributes or "http.method" in attributes)
+
+
+def _name_route(span: Span, scope: Scope) -> None:
+    try:
+        route = full_route(scope)
+        if route is None or not span.is_recording():
+            return
+        span.set_attribute("http.route", route)
+        span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+        fastapi: Any = scope.get(_FASTAPI_TELEMETRY)
+        if (
+            fastapi is not None
+            and getattr(fastapi, "span", None) is span
+            and isinstance(getattr(fastapi, "route", None), str)
+        ):
+            # FastAPI writes its route (``/billing/{path}`` for a mount) over the span's when the request ends.
+            fastapi.route = route
+    except Exception:
+        _logger.exception("mcp_tracing could not name an HTTP server span")

@@ -43,6 +43,7 @@ from collections.abc import AsyncGenerator, Callable, Collection, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
+import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import StatusCode, TracerProvider
@@ -79,24 +80,37 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._restore: list[Callable[[], None]] = []
+        self._generation = 0
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The SDK versions this instrumentation supports."""
         return _INSTRUMENTS
 
     def _instrument(self, **kwargs: Any) -> None:
-        try:
-            self._patch(kwargs)
-        except Exception:
-            # An SDK this version does not know must never stop the application from starting.
-            _logger.exception("mcp_tracing could not instrument this version of mcp; it runs untraced")
-            self._undo()
-            return
+        self._generation += 1
+        generation = self._generation
+
+        def patch(_module: object) -> None:
+            if generation != self._generation:  # uninstrumented (or instrumented again) before mcp was imported
+                return
+            try:
+                self._patch(kwargs, generation)
+            except Exception:
+                # An SDK this version does not know must never stop the application from starting.
+                _logger.exception("mcp_tracing could not instrument this version of mcp; it runs untraced")
+                self._undo()
+                _SWITCH.on = False
+
         _SWITCH.on = True
+        # Patched when the application imports mcp (at once if it already has), not here: importing mcp
+        # imports Starlette, and an instrumentor of Starlette that `opentelemetry-instrument` loads after this
+        # one would then find the SDK already bound to the class it replaces, and trace nothing.
+        wrapt.register_post_import_hook(patch, "mcp")
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from . import _compat
 
+        self._generation += 1
         _SWITCH.on = False
         self._undo()
         _compat.restore_fastmcp()
@@ -107,7 +121,7 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------------- patches
 
-    def _patch(self, options: dict[str, Any]) -> None:
+    def _patch(self, options: dict[str, Any], generation: int) -> None:
         from mcp.client.session import ClientSession
         from mcp.server.lowlevel import Server
 
@@ -141,6 +155,20 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         self._after_init(ClientSession, traced_session)
         self._after_init(Server, traced_server)
+
+        def fastmcp_loaded(module: Any) -> None:
+            # fastmcp's Client (its own transports, its session in a task of its own), when it is imported.
+            if generation != self._generation:
+                return
+            from ._fastmcp import wrap_fastmcp_client_class
+
+            try:
+                self._restore.append(wrap_fastmcp_client_class())
+                self._after_init(module.Client, traced_session)
+            except Exception:
+                _logger.exception("mcp_tracing could not instrument fastmcp's Client")
+
+        wrapt.register_post_import_hook(fastmcp_loaded, "fastmcp.client.client")
 
         # The SDK's stdio_client calls get_default_environment at each spawn, in the spawning task: the current
         # span is the child's parent. ``server.env`` is merged over it by the SDK, so the caller's values win.

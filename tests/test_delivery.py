@@ -226,9 +226,8 @@ async def test_a_server_on_the_sdks_own_runner_stores_every_span_when_stopped_by
     calls = [s for s in client_spans.values() if s.name == "tools/call work"]
     assert len(calls) == 3
     reader = stored(store)
-    (summary,) = reader.traces()
-    server_spans = reader.spans(summary.trace_id)
-    assert summary.services == ("runner-server",)
+    server_spans = reader.spans(calls[0].trace_id)
+    assert {s.service for s in server_spans} == {"runner-server"}
     served = [s for s in server_spans if s.name == "tools/call work"]
     assert sorted(s.parent_id or "" for s in served) == sorted(c.span_id for c in calls)
     assert all(s.kind == "SERVER" and s.trace_id == calls[0].trace_id for s in served)
@@ -236,6 +235,25 @@ async def test_a_server_on_the_sdks_own_runner_stores_every_span_when_stopped_by
     assert sorted(w.parent_id or "" for w in works) == sorted(s.span_id for s in served)
     initialize = [s for s in server_spans if s.name == attr.INITIALIZE]
     assert len(initialize) == 1 and initialize[0].parent_id in client_spans
+    # The runner serves through TraceContextMiddleware (issue 14, item 3): an HTTP SERVER span per request,
+    # named by its route, that each MCP server span links to.
+    http_spans = {s.span_id: s for t in reader.traces() for s in reader.spans(t.trace_id) if "url.path" in s.attributes}
+    route = "/mcp" if transport == "streamable-http" else "/messages"
+    posts = [s for s in http_spans.values() if s.name == f"POST {route}"]
+    assert all(s.kind == "SERVER" and s.attributes["http.route"] == route for s in posts)
+    for call in served:
+        (link,) = call.links
+        assert http_spans[link].name == f"POST {route}"
+        if transport == "streamable-http":  # its POST carries the client span in traceparent
+            assert http_spans[link].parent_id == call.parent_id
+    if transport == "streamable-http":
+        (root,) = [s.span_id for s in map(span_record, exporter.get_finished_spans()) if s.name == "agent.root"]
+        # notifications/initialized has no span of its own (housekeeping): its POST carries the caller's span
+        assert len(posts) == 6 and {p.parent_id for p in posts} <= {*client_spans, root}
+        assert sorted(s.name for s in http_spans.values() if s not in posts) == ["DELETE /mcp", "GET /mcp"]
+    else:  # the SDK's sse_client sends no traceparent: each POST is a root of its own
+        assert len(posts) == 6 and all(p.parent_id is None for p in posts)
+        assert [s.name for s in http_spans.values() if s not in posts] == ["GET /sse"]
 
 
 # ---------------------------------------------------------------------------------- slow and bad backends

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import PROBE, all_spans, by_name, http_probe
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -18,6 +20,7 @@ import mcp_tracing
 from mcp_tracing import _attributes as attr
 from mcp_tracing import _compat
 from mcp_tracing.instrumentor import McpInstrumentor
+from mcp_tracing.testing import SpanRecord
 
 fastmcp = pytest.importorskip("fastmcp")
 
@@ -112,3 +115,79 @@ async def test_an_explicit_native_mode_is_kept_with_a_warning(
     assert fastmcp.settings.telemetry_mode == "native"
     warnings = [r.getMessage() for r in caplog.records if "FASTMCP_TELEMETRY_MODE=off" in r.getMessage()]
     assert len(warnings) == 1  # once per process, not per server
+
+
+# ------------------------------------------------------------------ fastmcp's Client (issue 14, item 5)
+
+
+def _whole_session(spans: list[SpanRecord], method: str = "tools/call work") -> tuple[SpanRecord, SpanRecord]:
+    """Asserts one trace: ``mcp.client.session`` → CLIENT ``method`` → the server's SERVER span → ``probe.work``,
+    one span per side per message; returns the root and the client span."""
+    (root,) = [s for s in spans if s.parent_id is None]
+    assert root.name == attr.CLIENT_SESSION_SPAN and {s.trace_id for s in spans} == {root.trace_id}
+    (client,) = [s for s in spans if s.name == method and s.kind == "CLIENT"]
+    (server,) = [s for s in spans if s.name == method and s.kind == "SERVER"]
+    (work,) = by_name(spans, "probe.work")
+    assert (client.parent_id, server.parent_id, work.parent_id) == (root.span_id, client.span_id, server.span_id)
+    assert server.service in ("probe-server", "http-probe") and client.service != server.service
+    for name in ("initialize", "tools/list"):  # fastmcp lists tools itself on call_tool
+        assert len([s for s in spans if s.name == name and s.kind == "CLIENT"]) <= 1
+    return root, client
+
+
+@pytest.mark.subprocess
+async def test_trace_session_takes_fastmcp_client_and_its_stdio_server_joins_the_trace(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """Before: ``TypeError``; and fastmcp's spawn (the SDK's, HOME/PATH/... only) lost the spans file."""
+    provider, exporter = capture
+    client = mcp_tracing.trace_session(fastmcp.Client(str(PROBE)), tracer_provider=provider)
+    async with client:
+        result = await client.call_tool("work", {"n": 1})
+    await client.close()  # fastmcp keeps a stdio server alive between connections until closed
+    assert result.content[0].text == "done 1"
+    provider.force_flush()
+    _, span = _whole_session(all_spans(exporter, spans_file))
+    assert span.attributes[attr.NETWORK_TRANSPORT] == attr.TRANSPORT_PIPE
+
+
+@pytest.mark.subprocess
+async def test_trace_session_takes_fastmcp_http_client_and_every_post_carries_traceparent(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    provider, exporter = capture
+    async with http_probe(spans_file) as url:
+        client = mcp_tracing.trace_session(fastmcp.Client(url), tracer_provider=provider)
+        async with client:
+            await client.call_tool("work", {"n": 2})
+    provider.force_flush()
+    spans = all_spans(exporter, spans_file)
+    posts = [s for s in spans if s.name == "POST /mcp"]
+    client_spans = {s.span_id for s in spans if s.kind == "CLIENT"} | {s.span_id for s in spans if s.parent_id is None}
+    assert posts and all(p.parent_id in client_spans for p in posts)  # no stray one-span traces
+    _, span = _whole_session([s for s in spans if "url.path" not in s.attributes])
+    assert span.attributes[attr.SERVER_ADDRESS] == "127.0.0.1"
+
+
+@pytest.mark.subprocess
+async def test_zero_code_fastmcp_client_gives_one_trace_per_session(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """Before: one trace per message (no span current in an app without tracing code)."""
+    provider, exporter = capture
+    instrumentor = McpInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        async with fastmcp.Client(str(PROBE)) as client:
+            await client.call_tool("work", {"n": 3})
+            await client.call_tool("work", {"n": 4})
+        await client.close()
+    finally:
+        instrumentor.uninstrument()
+    provider.force_flush()
+    spans = all_spans(exporter, spans_file)
+    (root,) = [s for s in spans if s.parent_id is None]
+    assert root.name == attr.CLIENT_SESSION_SPAN and {s.trace_id for s in spans} == {root.trace_id}
+    calls = [s for s in spans if s.name == "tools/call work"]
+    assert sorted(s.kind for s in calls) == ["CLIENT", "CLIENT", "SERVER", "SERVER"]
+    assert len(by_name(spans, "probe.work")) == 2

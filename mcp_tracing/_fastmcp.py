@@ -1,0 +1,230 @@
+"""fastmcp's ``Client``, traced as the SDK's: ``trace_session(fastmcp.Client(...))`` and zero code.
+
+fastmcp's ``Client`` builds an SDK ``ClientSession`` per connection, inside its transport's ``connect_session``,
+which it runs in a task of its own. Traced, a client gets:
+
+* its sessions traced by the ``ClientTracer`` (one CLIENT span per message, ``_meta`` injected);
+* while connected, every stdio server it spawns carries the trace context and this process's telemetry
+  settings (``_spawn.carry_into_spawns``), and every HTTP request a ``traceparent`` header (its HTTP client,
+  made by the transport, goes through ``instrument_http_client``);
+* entered with no span current, an ``mcp.client.session`` span from ``async with client`` to its end, current
+  in the entering task, so the session's messages and the server's spans form one trace (not one per message).
+
+``async with`` looks ``__aenter__`` up on the class, so those two are wrapped on fastmcp's ``Client`` class
+(refcounted, undone by the last user) and act only for clients marked as traced.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Span, StatusCode
+
+from . import _attributes as attr
+from . import _spans
+from ._switch import Switch
+from ._transport import TransportInfo
+from .client import ClientTracer
+
+__all__ = ["is_fastmcp_client", "trace_fastmcp_client", "wrap_fastmcp_client_class"]
+
+_logger = logging.getLogger(__name__)
+
+_STATE: Final = "_mcp_tracing_fastmcp_"
+_MODULE: Final = "fastmcp.client.client"
+
+
+@dataclass
+class _Traced:
+    tracer: ClientTracer
+    install_session: Callable[[Any, ClientTracer], None]
+    switch: Switch
+    depth: int = 0
+    root: Span | None = None
+    token: object = None
+
+
+def is_fastmcp_client(obj: object) -> bool:
+    """Whether ``obj`` is a fastmcp ``Client`` (fastmcp is never imported here)."""
+    cls = getattr(sys.modules.get(_MODULE), "Client", None)
+    return isinstance(cls, type) and isinstance(obj, cls)
+
+
+def trace_fastmcp_client(
+    client: Any,
+    tracer: ClientTracer,
+    install_session: Callable[[Any, ClientTracer], None],
+    *,
+    switch: Switch,
+) -> None:
+    """Traces every connection of ``client`` (see the module docstring); a second call changes nothing."""
+    if getattr(client, _STATE, None) is not None:
+        return
+    wrap_fastmcp_client_class()  # held for the process's life: a traced client may be entered at any time
+    state = _Traced(tracer, install_session, switch)
+    transport = client.transport
+    info = _transport_info(transport)
+    tracer.use_transport(info)
+    if info.transport == attr.TRANSPORT_TCP:
+        _instrument_http_factory(transport, info, switch)
+    connect = transport.connect_session
+    transport.connect_session = _traced_connect(connect, state)
+    setattr(client, _STATE, state)
+    session = getattr(getattr(client, "_session_state", None), "session", None)
+    if session is not None:  # already connected: this session too
+        install_session(session, tracer)
+
+
+def _transport_info(transport: Any) -> TransportInfo:
+    url = getattr(transport, "url", None)
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        split = urlsplit(url)
+        port = split.port or (443 if split.scheme == "https" else 80)
+        return TransportInfo(attr.TRANSPORT_TCP, split.hostname, port)
+    return TransportInfo(attr.TRANSPORT_PIPE)
+
+
+def _instrument_http_factory(transport: Any, info: TransportInfo, switch: Switch) -> None:
+    """The transport's HTTP client (made at each connection) carries ``traceparent`` on every request."""
+    if not hasattr(transport, "httpx_client_factory"):
+        return
+    from .http import instrument_http_client
+
+    given: Callable[..., Any] | None = transport.httpx_client_factory
+    make_verify: Any = getattr(transport, "_make_verify_factory", None)
+
+    def factory(**kwargs: Any) -> Any:
+        client: Any
+        if given is not None:
+            client = given(**kwargs)
+        else:  # as the transport would without a factory: its verify settings, else the SDK's defaults
+            kwargs.pop("follow_redirects", None)  # the SDK's client follows redirects already
+            verify: Any = make_verify() if callable(make_verify) else None
+            client = (verify or _sdk_http_client())(**kwargs)
+        try:
+            return instrument_http_client(client, _state=info, _switch=switch)
+        except Exception:
+            _logger.exception("mcp_tracing could not instrument fastmcp's HTTP client")
+            return client
+
+    transport.httpx_client_factory = factory
+
+
+def _sdk_http_client() -> Callable[..., Any]:
+    from ._compat import sdk_original
+
+    return sdk_original("mcp.shared._httpx_utils", "create_mcp_http_client")
+
+
+def _traced_connect(
+    connect: Callable[..., AbstractAsyncContextManager[Any]], state: _Traced
+) -> Callable[..., AbstractAsyncContextManager[Any]]:
+    @asynccontextmanager
+    async def connect_session(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        if not state.switch.active():
+            async with connect(*args, **kwargs) as session:
+                yield session
+            return
+        from ._spawn import carry_into_spawns
+
+        stop = carry_into_spawns()  # the SDK's stdio spawn, wherever fastmcp imported it from
+        try:
+            async with connect(*args, **kwargs) as session:
+                try:
+                    state.install_session(session, state.tracer)
+                except Exception:
+                    _logger.exception("mcp_tracing could not trace fastmcp's session")
+                yield session
+        finally:
+            stop()
+
+    return connect_session
+
+
+# ----------------------------------------------------------------------------------------- class wrap
+
+_lock = threading.Lock()
+_users = 0
+
+
+def wrap_fastmcp_client_class() -> Callable[[], None]:
+    """Wraps ``Client.__aenter__``/``__aexit__`` (each call counts); returns the call that releases this use."""
+    global _users
+    module = importlib.import_module(_MODULE)
+    with _lock:
+        if _users == 0:
+            wrapt.wrap_function_wrapper(module, "Client.__aenter__", _enter)
+            wrapt.wrap_function_wrapper(module, "Client.__aexit__", _exit)
+        _users += 1
+    released = False
+
+    def release() -> None:
+        global _users
+        nonlocal released
+        with _lock:
+            if released:
+                return
+            released = True
+            _users -= 1
+            if _users == 0:
+                unwrap(module.Client, "__aenter__")
+                unwrap(module.Client, "__aexit__")
+
+    return release
+
+
+async def _enter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    state: _Traced | None = getattr(instance, _STATE, None)
+    if state is None:
+        return await wrapped(*args, **kwargs)
+    state.depth += 1
+    if state.depth == 1 and state.switch.active() and not trace.get_current_span().get_span_context().is_valid:
+        try:
+            state.root = state.tracer.tracer.start_span(attr.CLIENT_SESSION_SPAN)
+            state.token = otel_context.attach(trace.set_span_in_context(state.root))
+        except Exception:
+            _logger.exception("mcp_tracing could not open fastmcp's session span")
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _leave(state, exc)
+        raise
+
+
+async def _exit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    state: _Traced | None = getattr(instance, _STATE, None)
+    if state is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _leave(state, args[1] if len(args) > 1 and isinstance(args[1], BaseException) else None)
+
+
+def _leave(state: _Traced, exc: BaseException | None) -> None:
+    state.depth = max(0, state.depth - 1)
+    root, token = state.root, state.token
+    if state.depth or root is None:
+        return
+    state.root = state.token = None
+    try:
+        if isinstance(exc, Exception):  # never the exception's text: it may carry arguments or secrets
+            root.set_attribute(attr.ERROR_TYPE, _spans.error_type(exc))
+            root.set_status(StatusCode.ERROR, type(exc).__qualname__)
+        # Detached only where it was attached: a client left from another task keeps that task's context.
+        if trace.get_current_span() is root:
+            otel_context.detach(token)  # type: ignore[arg-type]
+    finally:
+        root.end()
