@@ -149,6 +149,7 @@ def _install_fastmcp_session(session: Any, tracer: ClientTracer) -> None:
     existing: ClientTracer | None = getattr(session, _MARK, None)
     if existing is not None:  # traced already (the instrumentor's ClientSession hook): tell it the transport
         existing.use_transport(tracer.transport)
+        existing.fallback_parent = tracer.fallback_parent
         return
     install_client(session, tracer)
 

@@ -7,8 +7,9 @@ which it runs in a task of its own. Traced, a client gets:
 * while connected, every stdio server it spawns carries the trace context and this process's telemetry
   settings (``_spawn.carry_into_spawns``), and every HTTP request a ``traceparent`` header (its HTTP client,
   made by the transport, goes through ``instrument_http_client``);
-* entered with no span current, an ``mcp.client.session`` span from ``async with client`` to its end, current
-  in the entering task, so the session's messages and the server's spans form one trace (not one per message).
+* entered with no span current, an ``mcp.client.session`` span from ``async with client`` to its end: the parent
+  of the session's messages sent with no span current, and of the spawned server's own session, so they form
+  one trace (not one per message). The application's own spans (an agent framework's) are never put under it.
 
 ``async with`` looks ``__aenter__`` up on the class, so those two are wrapped on fastmcp's ``Client`` class
 (refcounted, undone by the last user) and act only for clients marked as traced.
@@ -53,7 +54,6 @@ class _Traced:
     switch: Switch
     depth: int = 0
     root: Span | None = None
-    token: object = None
 
 
 def is_fastmcp_client(obj: object) -> bool:
@@ -74,6 +74,7 @@ def trace_fastmcp_client(
         return
     wrap_fastmcp_client_class()  # held for the process's life: a traced client may be entered at any time
     state = _Traced(tracer, install_session, switch)
+    tracer.fallback_parent = lambda: state.root
     transport = client.transport
     info = _transport_info(transport)
     tracer.use_transport(info)
@@ -190,10 +191,13 @@ async def _enter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
     if state is None:
         return await wrapped(*args, **kwargs)
     state.depth += 1
+    token = None
     if state.depth == 1 and state.switch.active() and not trace.get_current_span().get_span_context().is_valid:
         try:
             state.root = state.tracer.tracer.start_span(attr.CLIENT_SESSION_SPAN)
-            state.token = otel_context.attach(trace.set_span_in_context(state.root))
+            # Current only while fastmcp starts its session task (which copies the context: the spawned
+            # server's TRACEPARENT, initialize): the application's own spans after it are left alone.
+            token = otel_context.attach(trace.set_span_in_context(state.root))
         except Exception:
             _logger.exception("mcp_tracing could not open fastmcp's session span")
     try:
@@ -201,6 +205,9 @@ async def _enter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
     except BaseException as exc:
         _leave(state, exc)
         raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
 
 
 async def _exit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -215,16 +222,11 @@ async def _exit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
 
 def _leave(state: _Traced, exc: BaseException | None) -> None:
     state.depth = max(0, state.depth - 1)
-    root, token = state.root, state.token
+    root = state.root
     if state.depth or root is None:
         return
-    state.root = state.token = None
-    try:
-        if isinstance(exc, Exception):  # never the exception's text: it may carry arguments or secrets
-            root.set_attribute(attr.ERROR_TYPE, _spans.error_type(exc))
-            root.set_status(StatusCode.ERROR, type(exc).__qualname__)
-        # Detached only where it was attached: a client left from another task keeps that task's context.
-        if trace.get_current_span() is root:
-            otel_context.detach(token)  # type: ignore[arg-type]
-    finally:
-        root.end()
+    state.root = None
+    if isinstance(exc, Exception):  # never the exception's text: it may carry arguments or secrets
+        root.set_attribute(attr.ERROR_TYPE, _spans.error_type(exc))
+        root.set_status(StatusCode.ERROR, type(exc).__qualname__)
+    root.end()

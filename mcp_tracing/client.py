@@ -90,6 +90,10 @@ class ClientTracer:
     inbound: ServerTracer | None = None
     """Spans for what the peer sends this side: server-to-client requests and notifications."""
     switch: Switch = field(default=ALWAYS_ON)
+    fallback_parent: Callable[[], Span | None] | None = None
+    """The parent of a message sent with no span current (a fastmcp client's session span), if any."""
+    parent_span: Callable[[], Span | None] | None = None
+    """The application's choice of parent, asked first at each message (``trace_session(parent_span=)``)."""
     _explicit_server_name: bool = field(default=False, repr=False)
 
     async def request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
@@ -186,7 +190,10 @@ class ClientTracer:
                 span, token, owned = claimed, None, False
             else:
                 span = self.tracer.start_span(
-                    _spans.span_name(method, params), kind=SpanKind.CLIENT, attributes=attributes
+                    _spans.span_name(method, params),
+                    context=self._fallback_context(),
+                    kind=SpanKind.CLIENT,
+                    attributes=attributes,
                 )
                 token, owned = otel_context.attach(trace.set_span_in_context(span)), True
             _spans.record_arguments(span, method, params, self.privacy)
@@ -202,6 +209,15 @@ class ClientTracer:
             if owned:
                 otel_context.detach(token)  # type: ignore[arg-type]
                 span.end()
+
+    def _fallback_context(self) -> Context | None:
+        chosen = chosen_parent(self.parent_span)
+        if chosen is not None:
+            return chosen
+        if self.fallback_parent is None or trace.get_current_span().get_span_context().is_valid:
+            return None
+        root = self.fallback_parent()
+        return trace.set_span_in_context(root) if root is not None else None
 
     def _attributes(self, method: str, params: Mapping[str, Any] | None) -> dict[str, AttributeValue]:
         info = self.transport
@@ -284,6 +300,20 @@ class ClientTracer:
             _logger.exception("mcp_tracing could not record a span outcome")
 
 
+def chosen_parent(parent_span: Callable[[], Span | None] | None) -> Context | None:
+    """The current context with ``parent_span()`` as its span, when that returns a valid span; else ``None``."""
+    if parent_span is None:
+        return None
+    try:
+        span = parent_span()
+    except Exception:
+        _logger.exception("mcp_tracing: parent_span raised; using the current context")
+        return None
+    if not isinstance(span, Span) or not span.get_span_context().is_valid:
+        return None
+    return trace.set_span_in_context(span)
+
+
 def server_identity(result: object) -> tuple[str | None, str | None]:
     """``(server name, protocol version)`` from an ``initialize`` or ``server/discover`` result (dict or model)."""
     info = _spans.field(result, "serverInfo", "server_info") or _spans.field(
@@ -322,6 +352,7 @@ def build_client_tracer(
     baggage: bool | Iterable[str] = True,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    parent_span: Callable[[], Span | None] | None = None,
     switch: Switch = ALWAYS_ON,
 ) -> ClientTracer:
     """The tracer of one client session, both directions (see ``trace_session`` for the arguments)."""
@@ -338,6 +369,7 @@ def build_client_tracer(
         baggage=baggage if isinstance(baggage, bool) else frozenset(baggage),
         metrics=metrics,
         switch=switch,
+        parent_span=parent_span,
         _explicit_server_name=server_name is not None,
     )
     client_tracer.inbound = ServerTracer(
@@ -362,6 +394,7 @@ def trace_session(
     baggage: bool | Iterable[str] = True,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    parent_span: Callable[[], Span | None] | None = None,
 ) -> _T:
     """Traces every request and notification a client session sends, and returns the same session.
 
@@ -393,6 +426,11 @@ def trace_session(
             (``True``, the default), none (``False``), or only the keys listed.
         tracer_provider: where spans go; the global provider when omitted.
         meter_provider: where ``mcp.client.operation.duration`` goes; the global provider when omitted.
+        parent_span: for a framework that keeps its spans out of the OpenTelemetry context (OpenInference's
+            LangChain instrumentation): called at each message, and when it returns a valid span, that span is
+            the parent of the message's CLIENT span instead of the current one (e.g.
+            ``openinference.instrumentation.langchain.get_current_span``, the span of the LangChain tool run
+            the call is made from). A failing call is logged and the current context used.
 
     Returns:
         ``session`` itself, so ``session = trace_session(ClientSession(...))`` reads naturally.
@@ -410,6 +448,7 @@ def trace_session(
         baggage=baggage,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        parent_span=parent_span,
     )
     _compat.install_client(session, client_tracer)
     return session

@@ -369,10 +369,12 @@ class TraceContextMiddleware:
         async def traced_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status.append(int(message["status"]))
+                if token is None:  # the adopted span may end with the response's last byte: name it now
+                    _name_route(span, scope)
             await send(message)
 
         try:
-            await self.app(scope, receive, traced_send if token is not None else send)
+            await self.app(scope, receive, traced_send)
         except BaseException as exc:
             if token is not None:
                 span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
@@ -382,7 +384,7 @@ class TraceContextMiddleware:
             if token is not None:
                 otel_context.detach(token)
                 self._finish(span, scope, status)
-            else:
+            elif not status:
                 _name_route(span, scope)
 
     def _adoptable(self, scope: Scope) -> Span | None:

@@ -44,14 +44,16 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
 import wrapt
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.trace import StatusCode, TracerProvider
+from opentelemetry.trace import Span, StatusCode, TracerProvider
 
 from . import _attributes as attr
 from . import _spans
 from ._switch import Switch
 from ._version import __version__
+from .client import chosen_parent
 
 __all__ = ["McpInstrumentor"]
 
@@ -75,6 +77,8 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     * ``baggage``: which baggage entries servers receive (``trace_session``); all by default.
     * ``policy``: how servers trust inbound context (``instrument_server``); ``"default"``.
     * ``http_spans``: also an HTTP CLIENT span per streamable-HTTP request (``instrument_http_client``).
+    * ``parent_span``: as for ``trace_session``: a callable giving the span MCP calls nest under where a
+      framework keeps its spans out of the context (OpenInference's LangChain: its ``get_current_span``).
     """
 
     def __init__(self) -> None:
@@ -143,7 +147,8 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "meter_provider": meter_provider,
             "switch": _SWITCH,
         }
-        client_options = {**common, "baggage": options.get("baggage", True)}
+        parent_span: Any = options.get("parent_span")
+        client_options = {**common, "baggage": options.get("baggage", True), "parent_span": parent_span}
         server_options = {**common, "policy": options.get("policy", "default")}
         http_spans = bool(options.get("http_spans", False))
 
@@ -195,9 +200,13 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         # Spans of a server stopped by SIGTERM (uvicorn re-raises it after its shutdown) are flushed first.
         self._restore.append(flush_at_sigterm(tracer_provider))
-        self._replace_everywhere("mcp.client.stdio", "stdio_client", _rooted(stdio_client, tracer_provider))
         self._replace_everywhere(
-            "mcp.client.streamable_http", "streamable_http_client", _rooted(traced_http_client, tracer_provider)
+            "mcp.client.stdio", "stdio_client", _rooted(stdio_client, tracer_provider, parent_span)
+        )
+        self._replace_everywhere(
+            "mcp.client.streamable_http",
+            "streamable_http_client",
+            _rooted(traced_http_client, tracer_provider, parent_span),
         )
 
     def _after_init(self, cls: type[Any], install: Callable[[Any], None]) -> None:
@@ -234,12 +243,24 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def _rooted(
-    open_transport: Callable[..., AbstractAsyncContextManager[Any]], tracer_provider: TracerProvider | None
+    open_transport: Callable[..., AbstractAsyncContextManager[Any]],
+    tracer_provider: TracerProvider | None,
+    parent_span: Callable[[], Span | None] | None = None,
 ) -> Callable[..., AbstractAsyncContextManager[Any]]:
-    """``open_transport``, inside an ``mcp.client.session`` span when it is entered with no span current."""
+    """``open_transport``, inside an ``mcp.client.session`` span when it is entered with no span current (under
+    the ``parent_span`` option's span when it gives one: a spawned server's own spans then join it too)."""
 
     @asynccontextmanager
     async def transport(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        chosen = chosen_parent(parent_span) if _SWITCH.active() else None
+        if chosen is not None:
+            token = otel_context.attach(chosen)
+            try:
+                async with open_transport(*args, **kwargs) as streams:
+                    yield streams
+            finally:
+                otel_context.detach(token)
+            return
         if not _SWITCH.active() or trace.get_current_span().get_span_context().is_valid:
             async with open_transport(*args, **kwargs) as streams:
                 yield streams

@@ -2,6 +2,7 @@
 mcp_tracing but ``configure()`` and ``instrument_server()``: no middleware, no shutdown code of its own.
 
     python runner_server.py streamable-http|sse PORT
+    python runner_server.py [stdio]
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from opentelemetry import trace
 
 import mcp_tracing
 
-transport, port = sys.argv[1], int(sys.argv[2])
+transport = sys.argv[1] if len(sys.argv) > 1 else "stdio"
+port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 mcp_tracing.configure("runner-server")
 tracer = trace.get_tracer("tests.runner")
 
@@ -23,7 +25,10 @@ try:
     server: Any = MCPServer("runner")
 
     def run() -> None:
-        server.run(transport=transport, host="127.0.0.1", port=port)
+        if transport == "stdio":
+            server.run()
+        else:
+            server.run(transport=transport, host="127.0.0.1", port=port)
 
 except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP
