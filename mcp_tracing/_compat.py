@@ -120,7 +120,9 @@ def install_client(session: object, tracer: ClientTracer) -> None:
         return
     quiet_fastmcp()
     if is_fastmcp_client(session):
-        trace_fastmcp_client(session, tracer, _install_fastmcp_session, switch=tracer.switch)
+        trace_fastmcp_client(
+            session, tracer, _install_fastmcp_session, switch=tracer.switch, hold=tracer.switch is ALWAYS_ON
+        )
     elif IS_V2:
         Client = _sdk("mcp.client.client").Client
         ClientSession = _sdk("mcp.client.session").ClientSession

@@ -68,11 +68,17 @@ def trace_fastmcp_client(
     install_session: Callable[[Any, ClientTracer], None],
     *,
     switch: Switch,
+    hold: bool = True,
 ) -> None:
-    """Traces every connection of ``client`` (see the module docstring); a second call changes nothing."""
+    """Traces every connection of ``client`` (see the module docstring); a second call changes nothing.
+
+    ``hold``: keep the class wrap for the process's life (a client traced by hand); the instrumentor holds its
+    own use instead, released by ``uninstrument()``.
+    """
     if getattr(client, _STATE, None) is not None:
         return
-    wrap_fastmcp_client_class()  # held for the process's life: a traced client may be entered at any time
+    if hold:
+        _hold_for_traced_clients()
     state = _Traced(tracer, install_session, switch)
     tracer.fallback_parent = lambda: state.root
     transport = client.transport
@@ -158,6 +164,15 @@ def _traced_connect(
 
 _lock = threading.Lock()
 _users = 0
+_held = False
+
+
+def _hold_for_traced_clients() -> None:
+    """One use, held for the process's life: a client traced by hand may be entered at any time."""
+    global _held
+    if not _held:
+        wrap_fastmcp_client_class()
+        _held = True
 
 
 def wrap_fastmcp_client_class() -> Callable[[], None]:

@@ -291,6 +291,10 @@ def instrument_server(
 ) -> _S:
     """Traces every message a server receives and every request it sends, and returns the same server.
 
+    The HTTP apps the server builds afterwards (``streamable_http_app()``, ``sse_app()``, fastmcp's ``http_app()``,
+    and so the SDK's ``run("streamable-http")`` and ``run("sse")``) serve through ``TraceContextMiddleware``: an
+    HTTP SERVER span per request (or the one another HTTP instrumentation opened, adopted), flushed at SIGTERM.
+
     Requests the server sends its client from a handler (``sampling/createMessage``, ``elicitation/create``,
     ``roots/list``) and notifications (progress, logging) get a CLIENT span under the handler's span, and
     carry its context in ``_meta``: the client's answer nests under this server's ``tools/call``.
