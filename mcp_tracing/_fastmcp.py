@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-import threading
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from opentelemetry.trace import Span, StatusCode
 
 from . import _attributes as attr
 from . import _spans
+from ._shared_patch import SharedPatch
 from ._switch import Switch
 from ._transport import TransportInfo
 from .client import ClientTracer
@@ -162,9 +162,8 @@ def _traced_connect(
 
 # ----------------------------------------------------------------------------------------- class wrap
 
-_lock = threading.Lock()
-_users = 0
 _held = False
+_patch: SharedPatch | None = None
 
 
 def _hold_for_traced_clients() -> None:
@@ -177,28 +176,25 @@ def _hold_for_traced_clients() -> None:
 
 def wrap_fastmcp_client_class() -> Callable[[], None]:
     """Wraps ``Client.__aenter__``/``__aexit__`` (each call counts); returns the call that releases this use."""
-    global _users
+    global _patch
     module = importlib.import_module(_MODULE)
-    with _lock:
-        if _users == 0:
-            wrapt.wrap_function_wrapper(module, "Client.__aenter__", _enter)
-            wrapt.wrap_function_wrapper(module, "Client.__aexit__", _exit)
-        _users += 1
-    released = False
 
-    def release() -> None:
-        global _users
-        nonlocal released
-        with _lock:
-            if released:
-                return
-            released = True
-            _users -= 1
-            if _users == 0:
-                unwrap(module.Client, "__aenter__")
-                unwrap(module.Client, "__aexit__")
+    def install() -> None:
+        wrapt.wrap_function_wrapper(module, "Client.__aenter__", _enter)
+        wrapt.wrap_function_wrapper(module, "Client.__aexit__", _exit)
 
-    return release
+    def uninstall() -> None:
+        unwrap(module.Client, "__aenter__")
+        unwrap(module.Client, "__aexit__")
+
+    if _patch is None:
+        _patch = SharedPatch(install, uninstall)
+    return _patch.acquire()
+
+
+def users() -> int:
+    """How many uses hold the class wrap (for tests)."""
+    return _patch.users if _patch is not None else 0
 
 
 async def _enter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

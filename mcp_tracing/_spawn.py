@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, Final
 
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
+
+from ._shared_patch import SharedPatch
 
 __all__ = ["SPAWN_ENV", "carry_into_spawns", "spawns_carry_telemetry"]
 
@@ -28,9 +29,6 @@ _logger = logging.getLogger(__name__)
 
 SPAWN_ENV: Final = "MCP_TRACING_SPAWN_ENVIRONMENT"
 """``0``, ``false`` or ``off``: ``configure()`` leaves the SDK's spawns as they are."""
-
-_lock = threading.Lock()
-_users = 0
 
 
 def spawns_carry_telemetry() -> bool:
@@ -42,29 +40,20 @@ def spawns_carry_telemetry() -> bool:
 
 def carry_into_spawns() -> Callable[[], None]:
     """Turns it on (each call counts); returns the call that turns this use off again."""
-    global _users
+    global _patch
     module = importlib.import_module("mcp.client.stdio")
     if not callable(getattr(module, "get_default_environment", None)):
         _logger.debug("mcp_tracing: this SDK has no get_default_environment; its spawns are not traced")
         return lambda: None
-    with _lock:
-        if _users == 0:
-            wrapt.wrap_function_wrapper(module, "get_default_environment", _with_telemetry)
-        _users += 1
-    stopped = False
+    if _patch is None:
+        _patch = SharedPatch(
+            lambda: wrapt.wrap_function_wrapper(module, "get_default_environment", _with_telemetry),
+            lambda: unwrap(module, "get_default_environment"),
+        )
+    return _patch.acquire()
 
-    def stop() -> None:
-        global _users
-        nonlocal stopped
-        with _lock:
-            if stopped:
-                return
-            stopped = True
-            _users -= 1
-            if _users == 0:
-                unwrap(module, "get_default_environment")
 
-    return stop
+_patch: SharedPatch | None = None
 
 
 def _with_telemetry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

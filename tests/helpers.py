@@ -103,3 +103,32 @@ async def http_probe(
 
 def read_requests(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def read_until(stream: Any, marker: bytes) -> bytes:
+    """What a process wrote to ``stream`` up to and including ``marker`` (waits at most 30 s)."""
+    seen = b""
+    with anyio.fail_after(30):
+        while marker not in seen:
+            seen += await stream.receive()
+    return seen
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free a moment ago."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stored_spans(store: Path) -> list[SpanRecord]:
+    """Every span of every trace in a local store."""
+    from mcp_tracing.store import TraceStore
+
+    reader = TraceStore(store)
+    try:
+        return [s for trace_id in reader.trace_ids() for s in reader.spans(trace_id)]
+    finally:
+        reader.close()

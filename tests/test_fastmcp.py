@@ -177,10 +177,10 @@ async def test_zero_code_fastmcp_client_gives_one_trace_per_session(
     from mcp_tracing import _fastmcp
 
     provider, exporter = capture
-    users, init = _fastmcp._users, fastmcp.Client.__init__  # pyright: ignore[reportPrivateUsage]
+    users, init = _fastmcp.users(), fastmcp.Client.__init__
     instrumentor = McpInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
-    assert _fastmcp._users == users + 1 and fastmcp.Client.__init__ is not init  # pyright: ignore[reportPrivateUsage]
+    assert _fastmcp.users() == users + 1 and fastmcp.Client.__init__ is not init
     try:
         async with fastmcp.Client(str(PROBE)) as client:
             await client.call_tool("work", {"n": 3})
@@ -188,7 +188,7 @@ async def test_zero_code_fastmcp_client_gives_one_trace_per_session(
         await client.close()
     finally:
         instrumentor.uninstrument()
-    assert _fastmcp._users == users and fastmcp.Client.__init__ is init  # pyright: ignore[reportPrivateUsage]
+    assert _fastmcp.users() == users and fastmcp.Client.__init__ is init
     provider.force_flush()
     spans = all_spans(exporter, spans_file)
     (root,) = [s for s in spans if s.parent_id is None]

@@ -17,14 +17,13 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import PROBE, all_spans, by_name, one
+from helpers import PROBE, all_spans, by_name, one, read_until, stored_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
 from mcp_tracing import _attributes as attr
-from mcp_tracing.store import TraceStore
-from mcp_tracing.testing import SpanRecord, span_record
+from mcp_tracing.testing import span_record
 
 if os.environ.get("MCP_TRACING_FRAMEWORKS") != "1":
     pytest.importorskip("fastapi")
@@ -46,24 +45,13 @@ async def billing(store: Path, *, wrap: bool) -> AsyncIterator[str]:
     process = await anyio.open_process([sys.executable, str(SERVERS / "fastapi_server.py")], env=env, stderr=None)
     try:
         assert process.stdout is not None
-        with anyio.fail_after(30):
-            line = b""
-            while b"\n" not in line:
-                line += await process.stdout.receive()
+        line = await read_until(process.stdout, b"\n")
         yield f"http://127.0.0.1:{int(line.split()[1])}"
     finally:
         process.send_signal(signal.SIGTERM)
         with anyio.fail_after(30):
             await process.wait()
         await process.aclose()
-
-
-def stored(store: Path) -> list[SpanRecord]:
-    reader = TraceStore(store)
-    try:
-        return [s for trace_id in reader.trace_ids() for s in reader.spans(trace_id)]
-    finally:
-        reader.close()
 
 
 @pytest.mark.parametrize("wrap", [False, True], ids=["instrument_server", "wrapped-by-hand-too"])
@@ -86,7 +74,7 @@ async def test_mcp_mounted_in_fastapi_gets_one_http_span_per_request_with_the_fu
         async with httpx2.AsyncClient() as http:
             assert (await http.get(f"{base}/health")).json() == {"ok": True}
     ours = [span_record(s) for s in exporter.get_finished_spans()]
-    theirs = stored(store)
+    theirs = stored_spans(store)
     http_spans = [s for s in theirs if "url.path" in s.attributes]
     mcp_posts = [s for s in http_spans if s.attributes["url.path"] == "/billing/mcp"]
     # One SERVER span per HTTP request: POSTs (initialize, initialized, tools/list, tools/call), GET, DELETE.

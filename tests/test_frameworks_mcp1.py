@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from helpers import PROBE, all_spans, by_name, one
+from helpers import PROBE, all_spans, by_name, free_port, one, read_until, stored_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
 from mcp_tracing.instrumentor import McpInstrumentor
-from mcp_tracing.store import TraceStore
 from mcp_tracing.testing import span_record
 
 if os.environ.get("MCP_TRACING_FRAMEWORKS") != "1":
@@ -105,9 +103,7 @@ async def test_the_sdks_runner_keeps_starlettes_spans_under_opentelemetry_instru
 
     provider, exporter = capture
     store = tmp_path / "server.db"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_"))}
     env.update(MCP_TRACING_STORE=str(store), OTEL_SERVICE_NAME="zero-code", OTEL_METRICS_EXPORTER="none")
     env.update(OTEL_TRACES_EXPORTER="mcp_tracing", OTEL_LOGS_EXPORTER="none")
@@ -117,10 +113,7 @@ async def test_the_sdks_runner_keeps_starlettes_spans_under_opentelemetry_instru
     )
     try:
         assert process.stderr is not None
-        with anyio.fail_after(30):
-            seen = b""
-            while b"Uvicorn running on" not in seen:
-                seen += await process.stderr.receive()
+        await read_until(process.stderr, b"Uvicorn running on")
         with provider.get_tracer("tests").start_as_current_span("agent.root"):
             url = f"http://127.0.0.1:{port}/mcp"
             async with mcp_tracing.streamable_http_client(url, tracer_provider=provider) as (read, write, *_):
@@ -135,9 +128,7 @@ async def test_the_sdks_runner_keeps_starlettes_spans_under_opentelemetry_instru
             await process.wait()
         await process.aclose()
     ours = {s.span_id: s for s in map(span_record, exporter.get_finished_spans())}
-    reader = TraceStore(store)
-    theirs = [s for t in reader.trace_ids() for s in reader.spans(t)]
-    reader.close()
+    theirs = stored_spans(store)
     # initialize, notifications/initialized, tools/list (mcp 1.x reads the tool's output schema), tools/call:
     # one SERVER span each (the ASGI middleware's, which also opens INTERNAL spans per send and receive)
     posts = [s for s in theirs if s.name == "POST /mcp" and s.kind == "SERVER"]

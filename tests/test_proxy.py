@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import other_python
+from helpers import stored_spans as stored
 from mcp import ClientSession, StdioServerParameters
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,7 +25,6 @@ from mcp_tracing._compat import IS_V2
 from mcp_tracing._records import span_record
 from mcp_tracing.privacy import args_hash
 from mcp_tracing.proxy import SERVER_EXITED, Framer, Proxy, command_name, messages
-from mcp_tracing.store import TraceStore
 from mcp_tracing.testing import SpanRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -42,14 +42,6 @@ def proxy_env(store: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_", "TRACEPARENT"))}
     key = os.environ["MCP_TRACING_HASH_KEY"]  # the tests' key (conftest): hashes comparable across processes
     return {**env, "MCP_TRACING_STORE": str(store), "MCP_TRACING_HASH_KEY": key, "OTEL_SERVICE_NAME": "proxy", **extra}
-
-
-def stored(store: Path) -> list[SpanRecord]:
-    reader = TraceStore(store)
-    try:
-        return [s for trace_id in reader.trace_ids() for s in reader.spans(trace_id)]
-    finally:
-        reader.close()
 
 
 def line(message: object) -> bytes:

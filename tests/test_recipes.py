@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from helpers import free_port, read_until
 
 from mcp_tracing._compat import IS_V2
 from mcp_tracing.store import TraceStore
@@ -53,16 +53,11 @@ async def test_the_sdk_client_recipe_gives_one_trace_across_three_processes(tmp_
     store = tmp_path / "traces.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_"))}
     env["MCP_TRACING_STORE"] = str(store)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     server = await anyio.open_process([sys.executable, str(RUNNER), "streamable-http", str(port)], env=env)
     try:
         assert server.stderr is not None
-        with anyio.fail_after(30):
-            seen = b""
-            while b"Uvicorn running on" not in seen:
-                seen += await server.stderr.receive()
+        await read_until(server.stderr, b"Uvicorn running on")
         agent = [sys.executable, str(ROOT / "examples" / "recipes" / "sdk_client.py"), str(RUNNER)]
         done = await anyio.to_thread.run_sync(
             lambda: subprocess.run(
