@@ -397,8 +397,9 @@ class TraceContextMiddleware:
         """
         if self._policy == "untrusted":
             return None
+        path = scope.get("path")
         for candidate in (getattr(scope.get(_FASTAPI_TELEMETRY), "span", None), trace.get_current_span()):
-            if _is_http_server_span(candidate):
+            if _is_http_server_span(candidate, path):
                 return cast(Span, candidate)
         return None
 
@@ -489,11 +490,19 @@ _FASTAPI_TELEMETRY: Final = "fastapi.telemetry"
 """Where FastAPI's own telemetry (0.16x) keeps the request's span and route in the ASGI scope."""
 
 
-def _is_http_server_span(span: object) -> bool:
+def _is_http_server_span(span: object, path: object) -> bool:
+    """A recording HTTP SERVER span of this request: one of another request (an ASGI app called in process
+    from a handler) names another path."""
     if not isinstance(span, Span) or not span.is_recording() or getattr(span, "kind", None) != SpanKind.SERVER:
         return False
     attributes = getattr(span, "attributes", None)
-    return isinstance(attributes, Mapping) and ("http.request.method" in attributes or "http.method" in attributes)
+    if not isinstance(attributes, Mapping):
+        return False
+    known = cast(Mapping[str, object], attributes)
+    if "http.request.method" not in known and "http.method" not in known:
+        return False
+    seen = known.get("url.path", known.get("http.target"))
+    return not isinstance(seen, str) or not isinstance(path, str) or seen.split("?", 1)[0] == path
 
 
 def _name_route(span: Span, scope: Scope) -> None:

@@ -105,6 +105,20 @@ async def test_the_span_of_another_instrumentation_is_adopted_and_named_by_the_f
     assert info.span.get_span_context() == span.get_span_context() and info.policy == policy
 
 
+async def test_the_server_span_of_another_request_is_not_adopted(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """An MCP app called in process from another request's handler: that request's span is not this one's."""
+    provider, exporter = capture
+    seen: list[Any] = []
+    app = mcp_tracing.TraceContextMiddleware(mcp_like_app(seen), tracer_provider=provider)
+    outer = {"http.request.method": "GET", "url.path": "/dashboard"}
+    with provider.get_tracer("tests.asgi").start_as_current_span("GET", kind=SpanKind.SERVER, attributes=outer):
+        await post(app, "/mcp")
+    ours = [s for s in exporter.get_finished_spans() if s.name == "POST /mcp"]
+    assert len(ours) == 1 and ours[0].kind == SpanKind.SERVER
+
+
 async def test_a_second_middleware_on_the_same_request_passes_it_through(
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
