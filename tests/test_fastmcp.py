@@ -141,7 +141,7 @@ async def test_trace_session_takes_fastmcp_client_and_its_stdio_server_joins_the
 ) -> None:
     """Before: ``TypeError``; and fastmcp's spawn (the SDK's, HOME/PATH/... only) lost the spans file."""
     provider, exporter = capture
-    client = mcp_tracing.trace_session(fastmcp.Client(str(PROBE)), tracer_provider=provider)
+    client = mcp_tracing.trace_session(fastmcp.Client(PROBE), tracer_provider=provider)
     async with client:
         result = await client.call_tool("work", {"n": 1})
     await client.close()  # fastmcp keeps a stdio server alive between connections until closed
@@ -182,7 +182,7 @@ async def test_zero_code_fastmcp_client_gives_one_trace_per_session(
     instrumentor.instrument(tracer_provider=provider)
     assert _fastmcp.users() == users + 1 and fastmcp.Client.__init__ is not init
     try:
-        async with fastmcp.Client(str(PROBE)) as client:
+        async with fastmcp.Client(PROBE) as client:
             await client.call_tool("work", {"n": 3})
             await client.call_tool("work", {"n": 4})
         await client.close()

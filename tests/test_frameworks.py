@@ -108,7 +108,7 @@ async def test_pydantic_ai_execute_tool_span_is_the_mcp_client_span(
     from pydantic_ai.models.test import TestModel
 
     provider, exporter = capture
-    toolset: Any = MCPToolset(str(PROBE))
+    toolset: Any = MCPToolset(PROBE)
     mcp_tracing.trace_session(toolset.client, tracer_provider=provider)
     agent: Any = Agent(TestModel(call_tools=["work"]), toolsets=[toolset])
     before = Agent._instrument_default  # pyright: ignore[reportPrivateUsage]
