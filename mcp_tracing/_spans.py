@@ -15,6 +15,7 @@ from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
+from ._bounds import SHAPE_LIMIT, URI_LIMIT, bounded
 from .privacy import Privacy, args_hash
 
 _logger = logging.getLogger("mcp_tracing")
@@ -25,12 +26,13 @@ def target_of(method: str, params: Mapping[str, Any] | None) -> str | None:
     if params is None or method not in (attr.TOOLS_CALL, attr.PROMPTS_GET):
         return None
     name = params.get("name")
-    return name if isinstance(name, str) else None
+    return bounded(name) if isinstance(name, str) else None
 
 
 def span_name(method: str, params: Mapping[str, Any] | None) -> str:
     """``{mcp.method.name} {target}``, or the method alone when there is no target."""
     target = target_of(method, params)
+    method = bounded(method)
     return f"{method} {target}" if target else method
 
 
@@ -44,7 +46,7 @@ def message_attributes(
     server_name: str | None = None,
 ) -> dict[str, AttributeValue]:
     """The attributes known when a message is sent or received, so samplers can decide on them."""
-    attributes: dict[str, AttributeValue] = {attr.MCP_METHOD_NAME: method}
+    attributes: dict[str, AttributeValue] = {attr.MCP_METHOD_NAME: bounded(method)}
     target = target_of(method, params)
     if method == attr.TOOLS_CALL:
         attributes[attr.GEN_AI_OPERATION_NAME] = attr.OPERATION_EXECUTE_TOOL
@@ -55,15 +57,15 @@ def message_attributes(
     if params is not None and method.startswith(("resources/", "notifications/resources/")):
         uri = params.get("uri")
         if isinstance(uri, str):
-            attributes[attr.MCP_RESOURCE_URI] = uri
+            attributes[attr.MCP_RESOURCE_URI] = bounded(uri, URI_LIMIT)
     if request_id is not None:
-        attributes[attr.JSONRPC_REQUEST_ID] = str(request_id)
+        attributes[attr.JSONRPC_REQUEST_ID] = bounded(str(request_id))
     if protocol_version:
-        attributes[attr.MCP_PROTOCOL_VERSION] = protocol_version
+        attributes[attr.MCP_PROTOCOL_VERSION] = bounded(protocol_version)
     if transport:
         attributes[attr.NETWORK_TRANSPORT] = transport
     if server_name:
-        attributes[attr.SERVER_NAME] = server_name
+        attributes[attr.SERVER_NAME] = bounded(server_name)
     return attributes
 
 
@@ -110,7 +112,7 @@ def _shape(arguments: object) -> str | None:
     """The argument names, never their values: what ``analyze`` compares to find N+1 calls."""
     if not isinstance(arguments, Mapping):
         return None
-    return ",".join(sorted(str(k) for k in cast(Mapping[object, object], arguments)))
+    return bounded(",".join(sorted(str(k) for k in cast(Mapping[object, object], arguments))), SHAPE_LIMIT)
 
 
 def field(message: object, *names: str) -> object:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._records import SpanRecord
+from ._text import terminal_safe
 from .analyze import LABELS, Finding, Thresholds, analyze, flagged, lost_halves, rank
 from .store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from .view import render_tree
@@ -141,9 +142,9 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
             return
         print(f"trace {trace_id}: {len(findings)} findings")
         for finding in findings:
-            print(f"- {LABELS[finding.kind]}: {finding.summary} [{finding.time_ms:.1f} ms]")
+            print(f"- {LABELS[finding.kind]}: {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]")
             print(f"  spans: {' '.join(finding.span_ids)}")
-            print(f"  suggestion: {finding.suggestion}")
+            print(f"  suggestion: {terminal_safe(finding.suggestion)}")
         return
     ids = store.trace_ids(since_s=args.since)
     ranked = rank(f for trace_id in ids for f in _findings(store, store.spans(trace_id), thresholds))[: args.limit]
@@ -154,9 +155,9 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
     for row in ranked:
         print(
             f"- {row['total_ms']:.1f} ms in {row['traces']} traces ({row['findings']} findings): "
-            f"{LABELS[row['kind']]}: {row['summary']}"
+            f"{LABELS[row['kind']]}: {terminal_safe(str(row['summary']))}"
         )
-        print(f"  e.g. trace {row['example_trace']}; suggestion: {row['suggestion']}")
+        print(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
 
 
 def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool) -> None:
@@ -169,10 +170,11 @@ def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool
     print(header)
     for row in rows:
         start = datetime.fromtimestamp(row.start_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-        services = ",".join(row.services)
+        services = terminal_safe(",".join(row.services))
+        root = terminal_safe(row.root)
         note = f"  ⚠ no spans from {', '.join(json.dumps(s) for s in lost[row.trace_id])}" if lost[row.trace_id] else ""
         print(
-            f"{row.trace_id:32}  {row.root[:24]:24}  {services[:32]:32}  {start:19}  "
+            f"{row.trace_id:32}  {root[:24]:24}  {services[:32]:32}  {start:19}  "
             f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors}{note}"
         )
 
@@ -204,7 +206,7 @@ def _show(
     print(f"trace {trace_id}: {len(spans)} spans from {processes} processes")
     print(render_tree(spans, width=width, marks=flagged(findings)))
     for half in lost_halves(spans):
-        print(f"⚠ {half.describe()}")
+        print(f"⚠ {terminal_safe(half.describe())}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

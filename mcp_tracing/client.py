@@ -35,6 +35,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
+from ._bounds import bounded
 from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
 from ._version import __version__
@@ -258,9 +259,9 @@ class ClientTracer:
         if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
             self.learn_server(result)
             if self.server_name:
-                span.set_attribute(attr.SERVER_NAME, self.server_name)
+                span.set_attribute(attr.SERVER_NAME, bounded(self.server_name))
             if self.protocol_version:
-                span.set_attribute(attr.MCP_PROTOCOL_VERSION, self.protocol_version)
+                span.set_attribute(attr.MCP_PROTOCOL_VERSION, bounded(self.protocol_version))
         _spans.record_result(span, method, result, self.privacy, tool)
 
     def learn_server(self, result: object) -> None:

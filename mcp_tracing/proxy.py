@@ -46,6 +46,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
 from . import _attributes as attr
 from . import _spans
+from ._bounds import bounded
 from ._version import __version__
 from .client import server_identity
 from .metrics import McpMetrics
@@ -283,9 +284,9 @@ class Proxy:
             if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
                 self._learn(result)
                 if self.server_name:
-                    span.set_attribute(attr.SERVER_NAME, self.server_name)
+                    span.set_attribute(attr.SERVER_NAME, bounded(self.server_name))
                 if self.protocol_version:
-                    span.set_attribute(attr.MCP_PROTOCOL_VERSION, self.protocol_version)
+                    span.set_attribute(attr.MCP_PROTOCOL_VERSION, bounded(self.protocol_version))
             _spans.record_result(span, method, result, self.privacy, _spans.target_of(method, found.params))
         span.end(end_time=at)
         self._measure(found, span, at)

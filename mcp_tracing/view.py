@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from . import _attributes as attr
 from ._records import SpanRecord
+from ._text import terminal_safe
 
 __all__ = ["KEY_ATTRIBUTES", "render_tree", "tree_rows"]
 
@@ -29,6 +30,10 @@ KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 
 
 def _label(span: SpanRecord) -> str:
+    return terminal_safe(_raw_label(span))
+
+
+def _raw_label(span: SpanRecord) -> str:
     shown = [
         f"{label}: {span.attributes[key]}"
         for key, label in KEY_ATTRIBUTES
@@ -87,14 +92,24 @@ def tree_rows(spans: Sequence[SpanRecord]) -> list[tuple[str, SpanRecord]]:
     for siblings in children.values():
         siblings.sort(key=lambda s: s.start_ns)
     lines: list[tuple[str, SpanRecord]] = []
-
-    def walk(span: SpanRecord, prefix: str, last: bool, root: bool) -> None:
-        lines.append((_label(span) if root else f"{prefix}{'└── ' if last else '├── '}{_label(span)}", span))
+    # Iterative (a peer can make a trace thousands of spans deep) and with the indentation capped at
+    # MAX_DEPTH levels, so a line never grows with the depth; deeper lines say their depth instead.
+    stack: list[tuple[SpanRecord, str, bool, int]] = [(root, "", True, 0) for root in reversed(children.get(None, []))]
+    while stack:
+        span, prefix, last, depth = stack.pop()
+        label = _label(span) if depth <= MAX_DEPTH else f"[depth {depth}] {_label(span)}"
+        lines.append((label if depth == 0 else f"{prefix}{'└── ' if last else '├── '}{label}", span))
         below = children.get(span.span_id, [])
-        deeper = "" if root else prefix + ("    " if last else "│   ")
-        for i, child in enumerate(below):
-            walk(child, deeper, i == len(below) - 1, False)
-
-    for root in children.get(None, []):
-        walk(root, "", True, True)
+        if depth == 0:
+            deeper = ""
+        elif depth < MAX_DEPTH:
+            deeper = prefix + ("    " if last else "│   ")
+        else:
+            deeper = prefix
+        for i, child in reversed(list(enumerate(below))):
+            stack.append((child, deeper, i == len(below) - 1, depth + 1))
     return lines
+
+
+MAX_DEPTH: int = 64
+"""Levels of indentation drawn; deeper spans are drawn at this indentation, labelled with their depth."""
