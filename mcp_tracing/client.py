@@ -46,6 +46,7 @@ from .propagation import inject_meta
 from .sampling import MethodFilter
 
 if TYPE_CHECKING:
+    from .http import Policy
     from .server import ServerTracer
 
 __all__ = ["trace_session"]
@@ -354,10 +355,14 @@ def build_client_tracer(
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
     parent_span: Callable[[], Span | None] | None = None,
+    policy: Policy = "default",
     switch: Switch = ALWAYS_ON,
 ) -> ClientTracer:
     """The tracer of one client session, both directions (see ``trace_session`` for the arguments)."""
+    from .http import check_policy
     from .server import ServerTracer
+
+    inbound_policy = check_policy(policy)
 
     tracer, method_filter, privacy, metrics = tracing_parts(
         exclude_methods, drop_list_calls, privacy, tracer_provider, meter_provider
@@ -376,6 +381,7 @@ def build_client_tracer(
     client_tracer.inbound = ServerTracer(
         tracer,
         tracer_provider,
+        policy=inbound_policy,
         filter=method_filter,
         privacy=privacy,
         metrics=metrics,
@@ -396,6 +402,7 @@ def trace_session(
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
     parent_span: Callable[[], Span | None] | None = None,
+    policy: Policy = "default",
 ) -> _T:
     """Traces every request and notification a client session sends, and returns the same session.
 
@@ -432,12 +439,18 @@ def trace_session(
             the parent of the message's CLIENT span instead of the current one (e.g.
             ``openinference.instrumentation.langchain.get_current_span``, the span of the LangChain tool run
             the call is made from). A failing call is logged and the current context used.
+        policy: how this client trusts the context a server sends with its own requests and notifications
+            (``sampling/createMessage``, ``elicitation/create``, progress, logs), as ``instrument_server``'s
+            ``policy``: ``default`` (the callback's span is a child of the server's), ``gateway`` (the same),
+            ``untrusted`` (a new trace with links to what arrived, and the server's baggage dropped, so it is
+            never forwarded to another server).
 
     Returns:
         ``session`` itself, so ``session = trace_session(ClientSession(...))`` reads naturally.
 
     Raises:
         TypeError: ``session`` is not a client session this version of mcp_tracing knows.
+        ValueError: an unknown ``policy``.
     """
     from . import _compat
 
@@ -450,6 +463,7 @@ def trace_session(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         parent_span=parent_span,
+        policy=policy,
     )
     _compat.install_client(session, client_tracer)
     return session

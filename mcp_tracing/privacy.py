@@ -59,26 +59,67 @@ def key_file(environ: Mapping[str, str] | None = None) -> Path:
     return absolute(configured) if configured else data_dir(env) / "hash.key"
 
 
+KEY_BYTES: Final = 32
+"""Length of a key mcp_tracing creates; a key file shorter than ``MIN_KEY_BYTES`` is replaced."""
+MIN_KEY_BYTES: Final = 16
+
+
 @lru_cache(maxsize=4)
 def _installation_key(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        existing = path.read_bytes()
     except FileNotFoundError:
-        pass
+        return _create_key(path)
     except OSError:
-        _logger.debug("cannot read %s; using a per-process hash key", path, exc_info=True)
-        return secrets.token_bytes(32)
-    key = secrets.token_bytes(32)
+        _logger.warning("mcp_tracing cannot read the hash key %s; this process hashes with a key of its own", path)
+        return secrets.token_bytes(KEY_BYTES)
+    if len(existing) >= MIN_KEY_BYTES:
+        return existing
+    _logger.warning(
+        "mcp_tracing: the hash key %s is %s; replacing it with a new key",
+        path,
+        "empty" if not existing else "too short",
+    )
+    return _create_key(path, replace=True)
+
+
+def _create_key(path: Path, *, replace: bool = False) -> bytes:
+    """A new key, written whole to a temporary file and then linked into place: a process never reads a key file
+    another is still writing, and of processes racing on a fresh installation one key wins and all read it."""
+    key = secrets.token_bytes(KEY_BYTES)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(key)
+                file.flush()
+                os.fsync(file.fileno())
+            if replace:
+                os.replace(temporary, path)
+            else:
+                _link(temporary, path, key)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+        return key if not replace else path.read_bytes()
+    except FileExistsError:
+        return _installation_key.__wrapped__(path)  # another process won the race: its key, whole
+    except OSError:
+        _logger.warning("mcp_tracing cannot write the hash key %s; this process hashes with a key of its own", path)
+        return key
+
+
+def _link(temporary: Path, path: Path, key: bytes) -> None:
+    try:
+        os.link(temporary, path)  # fails if another process's key is there already
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: create it exclusively, as well as it allows
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(key)
-    except FileExistsError:
-        return path.read_bytes()  # another process won the race: use its key
-    except OSError:
-        _logger.debug("cannot write %s; using a per-process hash key", path, exc_info=True)
-    return key
 
 
 def _key() -> bytes:

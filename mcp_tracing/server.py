@@ -85,7 +85,7 @@ class ServerTracer:
         """
         meta_ctx = extract_meta(meta)
         http_span = http.span.get_span_context() if http is not None and http.span is not None else None
-        policy = http.policy if http is not None and http.span is not None else self.policy
+        policy = stricter(http.policy, self.policy) if http is not None and http.span is not None else self.policy
         if policy == "untrusted":
             arrived = [_span_of(meta_ctx), _span_of(http.header_context) if http else None, http_span]
             return Context(), [Link(ctx) for ctx in arrived if ctx is not None]
@@ -211,6 +211,15 @@ class ServerTracer:
             _safely(_spans.record_exception, span, method, exc, self.privacy)
 
 
+_STRICTNESS: dict[str, int] = {"default": 0, "gateway": 1, "untrusted": 2}
+
+
+def stricter(first: Policy, second: Policy) -> Policy:
+    """The stricter of two policies (``untrusted`` > ``gateway`` > ``default``): where the HTTP middleware and
+    ``instrument_server`` were each given one, neither may loosen the other."""
+    return first if _STRICTNESS[first] >= _STRICTNESS[second] else second
+
+
 def _span_of(ctx: Context | None) -> SpanContext | None:
     return None if ctx is None else trace.get_current_span(ctx).get_span_context()
 
@@ -303,7 +312,8 @@ def instrument_server(
         server: a low-level ``mcp.server.lowlevel.Server`` (mcp 1.x or 2.x), an mcp 1.x ``FastMCP`` or an
             mcp 2.x ``MCPServer``. Instrumenting it twice logs a warning and changes nothing.
         policy: how inbound context is trusted: ``default``, ``gateway`` or ``untrusted`` (see
-            ``mcp_tracing.http.Policy``). ``TraceContextMiddleware``'s own policy wins for the requests it saw.
+            ``mcp_tracing.http.Policy``). Where ``TraceContextMiddleware`` was given one too, the stricter of the
+            two holds for the requests it saw (``untrusted`` > ``gateway`` > ``default``).
         exclude_methods: methods (``fnmatch`` patterns) handled without a span; by default
             ``$MCP_TRACING_EXCLUDE_METHODS`` or ``sampling.HOUSEKEEPING``.
         drop_list_calls: no spans for ``*/list`` calls either (default ``$MCP_TRACING_DROP_LIST_CALLS``).

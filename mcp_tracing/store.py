@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -354,12 +354,15 @@ _WHERE = re.compile(r"^\s*([A-Za-z0-9_.\-/:]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 @dataclass(frozen=True)
 class Where:
     """One ``KEY<op>VALUE`` filter on span attributes. ``KEY`` matches a full attribute key or its last
-    dotted part(s) (``total_cost_estimate`` finds ``mcp_tracing.session.total_cost_estimate``). Numbers
-    compare as numbers; text takes ``=`` and ``!=`` only."""
+    dotted part(s) (``total_cost_estimate`` finds ``mcp_tracing.session.total_cost_estimate``), literally. A
+    number compares with numeric attributes as a number and, for ``=`` and ``!=``, with text attributes as the
+    text given (``jsonrpc.request.id=1`` finds the id ``"1"``); other text takes ``=`` and ``!=`` only."""
 
     key: str
     op: str
     value: str | float
+    raw: str = field(default="", compare=False)
+    """The value as given, for text attributes when ``value`` is a number."""
 
     @classmethod
     def parse(cls, text: str) -> Where:
@@ -369,22 +372,35 @@ class Where:
             raise ValueError(f"bad --where {text!r}: use KEY<op>VALUE with op one of = != > >= < <=")
         key, op, raw = match.groups()
         key = LESSON_KEYS.get(key, key)
+        raw = raw.strip("'\"")
         try:
-            return cls(key, op, float(raw))
+            return cls(key, op, float(raw), raw)
         except ValueError:
             if op not in ("=", "!="):
                 raise ValueError(f"bad --where {text!r}: {op} needs a number") from None
-            return cls(key, op, raw.strip("'\""))
+            return cls(key, op, raw, raw)
 
     def sql(self) -> tuple[str, list[Any]]:
-        sql_op = "=" if self.op == "=" else self.op
-        value_expr = "CAST(j.value AS REAL)" if isinstance(self.value, float) else "CAST(j.value AS TEXT)"
-        type_check = "j.type IN ('integer', 'real')" if isinstance(self.value, float) else "j.type = 'text'"
+        # The key matches whole or as a dotted suffix, compared literally (LIKE would take _ and % as wildcards).
+        key_match = "(j.key = ? OR substr(j.key, -?) = ?)"
+        key_args: list[Any] = [self.key, len(self.key) + 1, f".{self.key}"]
+        numeric = f"(j.type IN ('integer', 'real') AND CAST(j.value AS REAL) {self.op} ?)"
+        text = f"(j.type = 'text' AND CAST(j.value AS TEXT) {self.op} ?)"
+        if not isinstance(self.value, float):
+            condition, values = text, [self.value]
+        elif self.op in ("=", "!="):
+            condition, values = f"({numeric} OR {text})", [self.value, self.raw or _number_text(self.value)]
+        else:
+            condition, values = numeric, [self.value]
         return (
             "EXISTS (SELECT 1 FROM spans w, json_each(w.attributes) j WHERE w.trace_id = s.trace_id "
-            f"AND (j.key = ? OR j.key LIKE ?) AND {type_check} AND {value_expr} {sql_op} ?)",
-            [self.key, f"%.{self.key}", self.value],
+            f"AND {key_match} AND {condition})",
+            [*key_args, *values],
         )
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import anyio
 import pytest
 from helpers import all_spans, one, probe_params, structured
 from mcp.types import CreateMessageResult, ElicitResult, ErrorData, ListRootsResult
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -126,6 +127,53 @@ async def test_sampling_over_stdio_nests_the_clients_answer_under_the_servers_to
     assert answered.attributes == expected
     assert (asked.status, answered.status) == ("UNSET", "UNSET")
     assert_one_client_and_one_server_span_per_request(spans)
+
+
+async def test_an_untrusted_server_cannot_put_the_clients_callback_in_its_trace_or_send_it_baggage(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
+) -> None:
+    """``trace_session(policy="untrusted")`` (issue 15): the server's sampling request starts a new trace on the
+    client, linked to the server's span, and the baggage in its ``_meta`` never reaches the callback (so it can
+    never be forwarded to another server)."""
+    from opentelemetry import baggage
+
+    provider, exporter = capture
+    seen: list[trace.SpanContext] = []
+    carried: list[object] = []
+
+    def recording(inner: Any) -> Any:
+        async def callback(context: Any, params: Any) -> Any:
+            carried.append(baggage.get_baggage("tenant"))
+            return await inner(context, params)
+
+        return callback
+
+    token = otel_context.attach(baggage.set_baggage("tenant", "evil-corp"))  # what arrives with the request
+    try:
+        await run_calls(
+            probe_params(),
+            [("ask_model", {"question": "answer?"}, {})],
+            provider,
+            session_options={"sampling_callback": recording(sampling(seen))},
+            trace_options={"policy": "untrusted"},
+        )
+    finally:
+        otel_context.detach(token)
+    spans = all_spans(exporter, spans_file)
+    asked = one(spans, "sampling/createMessage", "CLIENT")
+    answered = one(spans, "sampling/createMessage", "SERVER")
+    assert answered.parent_id is None and answered.trace_id != asked.trace_id
+    assert asked.span_id in answered.links
+    assert carried == [None]
+    assert one(spans, "model.generate").parent_id == answered.span_id
+
+
+def test_the_stricter_policy_holds_when_middleware_and_server_both_give_one() -> None:
+    from mcp_tracing.server import stricter
+
+    assert stricter("default", "untrusted") == stricter("untrusted", "default") == "untrusted"
+    assert stricter("gateway", "default") == stricter("default", "gateway") == "gateway"
+    assert stricter("gateway", "untrusted") == "untrusted" and stricter("default", "default") == "default"
 
 
 async def test_elicitation_and_roots_are_traced_both_ways_with_their_outcomes(

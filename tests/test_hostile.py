@@ -184,3 +184,77 @@ def test_a_5000_deep_chain_is_drawn_by_show_html_and_analyze(
     assert (tmp_path / "deep.html").stat().st_size > 0
     assert main(["analyze", trace_id]) == 0
     capsys.readouterr()
+
+
+# ------------------------------------------------------------------ row 6: the hash key
+
+
+RACER = """
+import sys
+from mcp_tracing.privacy import _key
+sys.stdout.write(_key().hex())
+"""
+
+
+@pytest.mark.subprocess
+def test_twelve_processes_racing_on_a_fresh_install_share_one_whole_key(tmp_path: Path) -> None:
+    import subprocess
+
+    for trial in range(3):
+        key_file = tmp_path / f"trial{trial}" / "hash.key"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_TRACING_")}
+        env["MCP_TRACING_HASH_KEY_FILE"] = str(key_file)
+        racers = [
+            subprocess.Popen([sys.executable, "-c", RACER], env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(12)
+        ]
+        keys = {racer.communicate(timeout=60)[0] for racer in racers}
+        assert len(keys) == 1 and len(bytes.fromhex(keys.pop())) == 32, trial
+        assert key_file.stat().st_size == 32 and [p.name for p in key_file.parent.iterdir()] == ["hash.key"]
+
+
+def test_an_empty_or_short_key_file_is_replaced_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mcp_tracing import privacy
+
+    monkeypatch.delenv("MCP_TRACING_HASH_KEY", raising=False)
+    for content in (b"", b"short"):
+        key_file = tmp_path / f"{len(content)}.key"
+        key_file.write_bytes(content)
+        monkeypatch.setenv("MCP_TRACING_HASH_KEY_FILE", str(key_file))
+        caplog.clear()
+        key = privacy._key()  # pyright: ignore[reportPrivateUsage]
+        assert len(key) == 32 and key_file.read_bytes() == key
+        assert len([r for r in caplog.records if "replacing it" in r.getMessage()]) == 1
+
+
+# ------------------------------------------------------------------ row 10: --where
+
+
+def test_where_matches_ids_as_text_and_keys_literally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "traces.db"
+    monkeypatch.setenv("MCP_TRACING_STORE", str(store))
+    provider = TracerProvider(resource=Resource.create({"service.name": "agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(SqliteSpanExporter(store)))
+    tracer = provider.get_tracer("tests")
+    ids: dict[str, str] = {}
+    for name, attributes in (
+        ("by-id", {attr.JSONRPC_REQUEST_ID: "1", "tokens": 7}),
+        ("by-key", {"axb": "v", "tokens": 8.5}),
+    ):
+        with tracer.start_as_current_span(name, attributes=attributes) as span:
+            ids[name] = format(span.get_span_context().trace_id, "032x")
+    provider.shutdown()
+
+    def found(where: str) -> set[str]:
+        assert main(["traces", "--json", "--where", where]) == 0
+        return {row["trace_id"] for row in json.loads(capsys.readouterr()[0])}
+
+    assert found("jsonrpc.request.id=1") == {ids["by-id"]}  # before: nothing (the id is text, 1 a number)
+    assert found("request.id=1") == {ids["by-id"]}
+    assert found("a_b=v") == set()  # before: "_" matched any character
+    assert found("axb=v") == {ids["by-key"]}
+    assert found("tokens>7") == {ids["by-key"]} and found("tokens=7") == {ids["by-id"]}

@@ -43,6 +43,7 @@ async def run_calls(
     traced_spawn: bool = True,
     calls_in_span: bool = True,
     session_options: dict[str, Any] | None = None,
+    trace_options: dict[str, Any] | None = None,
 ) -> tuple[SpanRecord, list[Any]]:
     """Spawns the server inside span ``agent.root``, makes the calls, returns the root and the outcomes.
 
@@ -62,7 +63,7 @@ async def run_calls(
                 otel_context.detach(token)
                 token = None
             if traced_client:
-                mcp_tracing.trace_session(session, tracer_provider=provider)
+                mcp_tracing.trace_session(session, tracer_provider=provider, **(trace_options or {}))
             with anyio.fail_after(20):
                 await session.initialize()
                 for name, arguments, kwargs in calls:
