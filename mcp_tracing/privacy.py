@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -172,8 +173,20 @@ DEFAULT_REDACT_KEYS: Final = (
     "session",
     "credential",
     "private_key",
+    "pwd",
+    "passphrase",
+    "access_key",
+    "secret_key",
+    "signature",
 )
-"""Key fragments (case-insensitive) whose values are replaced by ``[REDACTED]`` in captured content."""
+"""Key fragments whose values are replaced by ``[REDACTED]`` in captured content. Keys and fragments are
+compared without case and without ``_``, ``-``, ``.`` or spaces (``privateKey``, ``private-key`` and
+``PRIVATE_KEY`` all match ``private_key``; ``aws_access_key_id`` matches ``access_key``)."""
+
+_SEPARATORS: Final = str.maketrans("", "", "_-. ")
+_DSN_PASSWORD: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)(@)")
+"""``scheme://user:password@host``: the password of a connection string inside any captured text."""
+_HEADER_NAME_KEYS: Final = ("name", "key", "header")
 
 CAPTURE_CONTENT_ENV: Final = "MCP_TRACING_CAPTURE_CONTENT"
 CAPTURE_EXCEPTION_TEXT_ENV: Final = "MCP_TRACING_CAPTURE_EXCEPTION_TEXT"
@@ -225,11 +238,15 @@ class Privacy:
     def redact(self, value: object) -> object:
         """``value`` with every mapping entry whose key contains a ``redact_keys`` fragment replaced."""
         if isinstance(value, Mapping):
+            entries = cast(Mapping[object, object], value)
+            # A name/value pair ({"name": "Authorization", "value": "..."}): the value is hidden by the name.
+            named = any(
+                isinstance(entries.get(k), str) and self._hidden(str(entries.get(k))) for k in _HEADER_NAME_KEYS
+            )
             out: dict[str, object] = {}
-            for key, item in cast(Mapping[object, object], value).items():
+            for key, item in entries.items():
                 name = str(key)
-                lowered = name.lower()
-                hidden = any(fragment in lowered for fragment in self.redact_keys)
+                hidden = self._hidden(name) or (named and name.lower() == "value")
                 out[name] = REDACTED if hidden else self.redact(item)
             return out
         if isinstance(value, list | tuple):
@@ -239,9 +256,15 @@ class Privacy:
             try:
                 parsed: object = json.loads(value)
             except ValueError:
-                return value
+                return _DSN_PASSWORD.sub(rf"\1{REDACTED}\3", value)
             return json.dumps(self.redact(parsed), ensure_ascii=False)
+        if isinstance(value, str) and "://" in value:
+            return _DSN_PASSWORD.sub(rf"\1{REDACTED}\3", value)
         return value
+
+    def _hidden(self, key: str) -> bool:
+        normal = key.lower().translate(_SEPARATORS)
+        return any(fragment.lower().translate(_SEPARATORS) in normal for fragment in self.redact_keys)
 
     def render(self, value: object) -> str:
         """Redacted, capped JSON of ``value``."""

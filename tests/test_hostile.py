@@ -258,3 +258,26 @@ def test_where_matches_ids_as_text_and_keys_literally(
     assert found("a_b=v") == set()  # before: "_" matched any character
     assert found("axb=v") == {ids["by-key"]}
     assert found("tokens>7") == {ids["by-key"]} and found("tokens=7") == {ids["by-id"]}
+
+
+# ------------------------------------------------------------------ weaker points: opt-in redaction
+
+
+@pytest.mark.parametrize(
+    "key", ["privateKey", "private-key", "PRIVATE_KEY", "pwd", "passphrase", "aws_access_key_id", "AWS.Secret.Key"]
+)
+def test_redaction_matches_every_spelling_of_a_secret_key(key: str) -> None:
+    from mcp_tracing.privacy import REDACTED, Privacy
+
+    assert Privacy().redact({key: "s3cr3t", "path": "/tmp/a"}) == {key: REDACTED, "path": "/tmp/a"}
+
+
+def test_redaction_hides_header_lists_and_dsn_passwords() -> None:
+    from mcp_tracing.privacy import REDACTED, Privacy
+
+    headers = [{"name": "Authorization", "value": "Bearer x"}, {"name": "Accept", "value": "json"}]
+    assert Privacy().redact({"headers": headers}) == {
+        "headers": [{"name": "Authorization", "value": REDACTED}, {"name": "Accept", "value": "json"}]
+    }
+    dsn = "postgres://bob:hunter2@db:5432/app and https://example.com/a"
+    assert Privacy().redact({"dsn": dsn}) == {"dsn": f"postgres://bob:{REDACTED}@db:5432/app and https://example.com/a"}
