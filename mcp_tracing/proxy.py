@@ -109,7 +109,7 @@ def messages(line: bytes) -> Iterator[dict[str, Any]]:
     """The JSON-RPC messages in one line (one object, or a batch); nothing for anything else."""
     try:
         data: object = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deep to parse
         return
     items: list[object] = cast(list[object], data) if isinstance(data, list) else [data]
     for item in items:
@@ -429,9 +429,17 @@ def run(command: Sequence[str], proxy: Proxy, *, stdin: int = 0, stdout: int = 1
     up = threading.Thread(
         target=_pump, args=(stdin, to_server.fileno(), proxy.from_client, close_server_stdin), daemon=True
     )
+    def close_server_stdout() -> None:
+        # A client that stopped reading: the server's next write fails as it would unwrapped (SIGPIPE, EPIPE),
+        # instead of blocking on a pipe nobody reads.
+        try:
+            from_server.close()
+        except OSError:
+            pass
+
     up.start()
     try:
-        _pump(from_server.fileno(), stdout, proxy.from_server, lambda: None)
+        _pump(from_server.fileno(), stdout, proxy.from_server, close_server_stdout)
         status = child.wait()
     finally:
         _restore_signals(previous)
@@ -496,7 +504,13 @@ def main(argv: Sequence[str], *, server_name: str | None = None, service_name: s
     status = run(argv, proxy)
     flush(provider)
     if status < 0:  # died of a signal: so does the proxy, after the flush
-        sys.stdout.flush()
-        signal.signal(-status, signal.SIG_DFL)
+        try:
+            sys.stdout.flush()
+        except OSError:  # the client is gone too
+            pass
+        try:
+            signal.signal(-status, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL and SIGSTOP cannot be handled: they need no reset
+            pass
         os.kill(os.getpid(), -status)
     return status

@@ -281,3 +281,49 @@ def test_redaction_hides_header_lists_and_dsn_passwords() -> None:
     }
     dsn = "postgres://bob:hunter2@db:5432/app and https://example.com/a"
     assert Privacy().redact({"dsn": dsn}) == {"dsn": f"postgres://bob:{REDACTED}@db:5432/app and https://example.com/a"}
+
+
+# ------------------------------------------------------------------ rows 3, 4, 11: the proxy
+
+
+def wrap_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_"))}
+    return {**env, "MCP_TRACING_STORE": str(tmp_path / "wrap.db"), "OTEL_METRICS_EXPORTER": "none"}
+
+
+WRAP = [sys.executable, "-m", "mcp_tracing.cli", "wrap", "--"]
+
+
+@pytest.mark.subprocess
+def test_wrap_dies_of_its_servers_sigkill_like_the_server(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    suicide = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    done = subprocess.run([*WRAP, *suicide], env=wrap_env(tmp_path), capture_output=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()  # before: OSError [Errno 22], exit 1
+    assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.subprocess
+def test_wrap_ends_when_its_client_stops_reading(tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+
+    command = " ".join(shlex.quote(word) for word in [*WRAP, "yes", "x"]) + " | head -c 10"
+    done = subprocess.run(  # before: never ended (one run hung 36 minutes)
+        ["bash", "-c", command], env=wrap_env(tmp_path), capture_output=True, timeout=30, check=False
+    )
+    assert done.stdout == b"x\nx\nx\nx\nx\n" and b"Traceback" not in done.stderr
+
+
+@pytest.mark.subprocess
+def test_wrap_passes_json_nested_too_deep_to_parse_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+
+    deep = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+    done = subprocess.run(
+        [*WRAP, "cat"], input=deep, env=wrap_env(tmp_path), capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout == deep
+    assert b"Traceback" not in done.stderr and b"RecursionError" not in done.stderr
