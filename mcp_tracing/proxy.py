@@ -429,6 +429,7 @@ def run(command: Sequence[str], proxy: Proxy, *, stdin: int = 0, stdout: int = 1
     up = threading.Thread(
         target=_pump, args=(stdin, to_server.fileno(), proxy.from_client, close_server_stdin), daemon=True
     )
+
     def close_server_stdout() -> None:
         # A client that stopped reading: the server's next write fails as it would unwrapped (SIGPIPE, EPIPE),
         # instead of blocking on a pipe nobody reads.
