@@ -24,7 +24,6 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -97,9 +96,7 @@ def trace_fastmcp_client(
 def _transport_info(transport: Any) -> TransportInfo:
     url = getattr(transport, "url", None)
     if isinstance(url, str) and url.startswith(("http://", "https://")):
-        split = urlsplit(url)
-        port = split.port or (443 if split.scheme == "https" else 80)
-        return TransportInfo(attr.TRANSPORT_TCP, split.hostname, port)
+        return TransportInfo.for_url(url)
     return TransportInfo(attr.TRANSPORT_PIPE)
 
 

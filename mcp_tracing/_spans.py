@@ -239,19 +239,23 @@ _LATE: Final = (attr.ERROR_TYPE, attr.RPC_RESPONSE_STATUS_CODE, attr.MCP_PROTOCO
 """Metric attributes a span may only learn from the response (``initialize`` teaches the version)."""
 
 
+def recorded_attributes(span: object) -> Mapping[str, object]:
+    """The attributes an SDK span holds so far (empty for a span that keeps none: non-recording, API-only)."""
+    recorded: object = getattr(span, "attributes", None)
+    return cast(Mapping[str, object], recorded) if isinstance(recorded, Mapping) else {}
+
+
 def operation_attributes(
     span: Span | None, known: Mapping[str, AttributeValue], error: str | None
 ) -> dict[str, AttributeValue]:
     """The attributes to measure an operation by: those known when it started, the few a recording span
     learnt from the response, and ``error.type`` when it failed (an unsampled span keeps nothing)."""
     attributes = dict(known)
-    recorded: object = getattr(span, "attributes", None)
-    if isinstance(recorded, Mapping):
-        late = cast(Mapping[str, AttributeValue], recorded)
-        for key in _LATE:
-            value = late.get(key)
-            if value is not None:
-                attributes[key] = value
+    late = cast(Mapping[str, AttributeValue], recorded_attributes(span))
+    for key in _LATE:
+        value = late.get(key)
+        if value is not None:
+            attributes[key] = value
     if error is not None:
         attributes.setdefault(attr.ERROR_TYPE, error)
     return attributes

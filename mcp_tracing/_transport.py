@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import _attributes as attr
 
 
 @dataclass
@@ -14,3 +17,10 @@ class TransportInfo:
     server_port: int | None = None
     session_id: str | None = None
     server_name: str | None = None
+
+    @classmethod
+    def for_url(cls, url: str, *, server_name: str | None = None) -> TransportInfo:
+        """A TCP connection to ``url``'s host and port (the scheme's default port when it names none)."""
+        split = urlsplit(url)
+        port = split.port or (443 if split.scheme == "https" else 80)
+        return cls(attr.TRANSPORT_TCP, split.hostname, port, server_name=server_name)

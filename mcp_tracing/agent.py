@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -120,10 +120,7 @@ def _genai_tool_span(current: Span, tool: str | None) -> Span | None:
     """
     if tool is None or not current.is_recording():
         return None
-    attributes = getattr(current, "attributes", None)
-    if not isinstance(attributes, Mapping):
-        return None
-    known = cast(Mapping[str, object], attributes)
+    known = _spans.recorded_attributes(current)
     framework_name = known.get(attr.GEN_AI_TOOL_NAME)
     if (
         known.get(attr.GEN_AI_OPERATION_NAME) != attr.OPERATION_EXECUTE_TOOL

@@ -187,7 +187,7 @@ class ClientTracer:
             claimed = claim_tool_span(method, params)
             if claimed is not None:  # a tool.call/execute_tool span stands for this call: enrich it, do not nest
                 # What its maker recorded stays (a framework's own gen_ai.tool.name, a server_name given).
-                present: Mapping[str, object] = getattr(claimed, "attributes", None) or {}
+                present = _spans.recorded_attributes(claimed)
                 claimed.set_attributes({k: v for k, v in attributes.items() if k not in present})
                 span, token, owned = claimed, None, False
             else:

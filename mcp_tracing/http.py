@@ -33,7 +33,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Mutabl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast, get_args
-from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -43,6 +42,7 @@ from starlette.routing import Mount
 
 from . import _attributes as attr
 from ._shutdown import flush, flush_at_sigterm
+from ._spans import recorded_attributes
 from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
 from ._version import __version__
@@ -235,9 +235,7 @@ async def streamable_http_client(
 
     sdk_client = sdk_original("mcp.client.streamable_http", "streamable_http_client")
     create_mcp_http_client = sdk_original("mcp.shared._httpx_utils", "create_mcp_http_client")
-    split = urlsplit(url)
-    port = split.port or (443 if split.scheme == "https" else 80)
-    state = TransportInfo(attr.TRANSPORT_TCP, split.hostname, port, server_name=server_name)
+    state = TransportInfo.for_url(url, server_name=server_name)
     owned = http_client is None
     client = create_mcp_http_client() if owned else http_client
     instrument_http_client(
@@ -495,10 +493,7 @@ def _is_http_server_span(span: object, path: object) -> bool:
     from a handler) names another path."""
     if not isinstance(span, Span) or not span.is_recording() or getattr(span, "kind", None) != SpanKind.SERVER:
         return False
-    attributes = getattr(span, "attributes", None)
-    if not isinstance(attributes, Mapping):
-        return False
-    known = cast(Mapping[str, object], attributes)
+    known = recorded_attributes(span)
     if "http.request.method" not in known and "http.method" not in known:
         return False
     seen = known.get("url.path", known.get("http.target"))
