@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from opentelemetry.trace import Span, StatusCode
@@ -58,7 +59,7 @@ def message_attributes(
         uri = params.get("uri")
         if isinstance(uri, str):
             attributes[attr.MCP_RESOURCE_URI] = bounded(uri, URI_LIMIT)
-    if request_id is not None:
+    if isinstance(request_id, str | int | float) and not isinstance(request_id, bool):  # what JSON-RPC allows
         attributes[attr.JSONRPC_REQUEST_ID] = bounded(str(request_id))
     if protocol_version:
         attributes[attr.MCP_PROTOCOL_VERSION] = bounded(protocol_version)
@@ -153,32 +154,53 @@ def is_tool_error(result: object) -> bool:
     return field(result, "isError", "is_error") is True
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a ``tools/call`` span records of a successful result: small, whatever the result's size."""
+
+    size: int | None
+    """Bytes of the result as JSON (``mcp_tracing.tool.result_size``)."""
+    tool_error: bool
+    """``isError`` was set."""
+    content: str | None = None
+    """The redacted, capped result, when content was to be captured."""
+
+
+def outcome_of(result: object, privacy: Privacy = DEFAULT_PRIVACY, capture: bool = False) -> Outcome:
+    """The ``Outcome`` of ``result``; its content rendered by ``privacy`` only if ``capture``."""
+    content = None
+    if capture:
+        dump = getattr(_unwrap(result), "model_dump", None)
+        content = privacy.render(dump(mode="json", by_alias=True, exclude_none=True) if dump else _unwrap(result))
+    return Outcome(result_size(result), is_tool_error(result), content)
+
+
+def record_outcome(span: Span, method: str, outcome: Outcome) -> None:
+    """Marks a successful response with ``outcome``: tool status, result size, ``isError`` as ``tool_error``,
+    and the captured content if there is any."""
+    if not span.is_recording() or method != attr.TOOLS_CALL:
+        return
+    outcome_attributes: dict[str, AttributeValue] = {}
+    if outcome.content is not None:
+        outcome_attributes[attr.GEN_AI_TOOL_CALL_RESULT] = outcome.content
+    if outcome.size is not None:
+        outcome_attributes[attr.TOOL_RESULT_SIZE] = outcome.size
+    if outcome.tool_error:
+        outcome_attributes[attr.ERROR_TYPE] = attr.ERROR_TOOL
+        outcome_attributes[attr.TOOL_STATUS] = attr.STATUS_TOOL_ERROR
+        span.set_status(StatusCode.ERROR, attr.ERROR_TOOL)
+    else:
+        outcome_attributes[attr.TOOL_STATUS] = attr.STATUS_OK
+    span.set_attributes(outcome_attributes)
+
+
 def record_result(
     span: Span, method: str, result: object, privacy: Privacy = DEFAULT_PRIVACY, tool: str | None = None
 ) -> None:
     """Marks a successful response: tool status, result size, ``isError`` as ``tool_error``, and the result
     itself only if ``privacy`` captures content of ``tool``."""
-    if not span.is_recording():
-        return
-    if method != attr.TOOLS_CALL:
-        return
-    if privacy.captures(tool):
-        dump = getattr(_unwrap(result), "model_dump", None)
-        span.set_attribute(
-            attr.GEN_AI_TOOL_CALL_RESULT,
-            privacy.render(dump(mode="json", by_alias=True, exclude_none=True) if dump else _unwrap(result)),
-        )
-    outcome: dict[str, AttributeValue] = {}
-    size = result_size(result)
-    if size is not None:
-        outcome[attr.TOOL_RESULT_SIZE] = size
-    if is_tool_error(result):
-        outcome[attr.ERROR_TYPE] = attr.ERROR_TOOL
-        outcome[attr.TOOL_STATUS] = attr.STATUS_TOOL_ERROR
-        span.set_status(StatusCode.ERROR, attr.ERROR_TOOL)
-    else:
-        outcome[attr.TOOL_STATUS] = attr.STATUS_OK
-    span.set_attributes(outcome)
+    if span.is_recording() and method == attr.TOOLS_CALL:
+        record_outcome(span, method, outcome_of(result, privacy, privacy.captures(tool)))
 
 
 REFUSALS: Final = frozenset({-32601, -32602})
@@ -197,7 +219,7 @@ def record_error_code(
     """Marks a JSON-RPC error response. Its message, which often echoes client input, only if ``privacy``
     captures exception text. A refused ``server/discover`` (``is_refused_discover``) is marked
     ``mcp_tracing.discover.refused`` with its code, and its status stays unset."""
-    code_text = str(code)
+    code_text = bounded(str(code))  # the peer's: JSON-RPC says an integer, but nothing enforces it
     if is_refused_discover(method, code):
         span.set_attributes({attr.RPC_RESPONSE_STATUS_CODE: code_text, attr.DISCOVER_REFUSED: True})
         return

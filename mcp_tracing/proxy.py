@@ -20,12 +20,17 @@ Beside the copy it reads the newline-delimited JSON-RPC going each way (batches 
   ``mcp.progress`` event on the request it reports on; a ``notifications/cancelled`` ends its request's span.
 
 If the real server exits with requests pending, their spans end with ``error.type=server_exited``; the client
-sees EOF as it would have. Spans go where ``configure()`` sends them (the local store, or OTLP when
-``OTEL_EXPORTER_OTLP_ENDPOINT`` is set), and are flushed before the proxy exits.
+sees EOF as it would have. What the proxy keeps is bounded whatever a peer sends: at most ``MAX_PENDING``
+unanswered requests each way (past it the oldest one's span ends with ``error.type=unanswered``), at most
+``MAX_EARLY`` answers read before their request, each kept as the little its span needs, never the message.
+
+Spans go where ``configure()`` sends them (the local store, or OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is
+set), and are flushed before the proxy exits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -36,7 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, cast
 
 from opentelemetry import trace
@@ -54,7 +59,18 @@ from .privacy import Privacy
 from .propagation import extract_env, extract_meta
 from .sampling import MethodFilter
 
-__all__ = ["MAX_OBSERVED_MESSAGE", "SERVER_EXITED", "Framer", "Proxy", "main", "messages", "run"]
+__all__ = [
+    "MAX_EARLY",
+    "MAX_OBSERVED_MESSAGE",
+    "MAX_PENDING",
+    "SERVER_EXITED",
+    "UNANSWERED",
+    "Framer",
+    "Proxy",
+    "main",
+    "messages",
+    "run",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -65,7 +81,16 @@ SERVER_EXITED: Final = "server_exited"
 """``error.type`` of the requests still pending when the real server exits."""
 
 MAX_EARLY: Final = 1024
-"""Answers kept while waiting for the request they answer to be read (see ``Proxy._early``)."""
+"""Answers kept while waiting for the request they answer to be read (see ``Proxy._early``); an answer to an id
+never requested waits here until newer ones push it out."""
+
+MAX_PENDING: Final = 4096
+"""Unanswered requests kept each way; past it the oldest one's span ends with ``error.type=unanswered``."""
+
+UNANSWERED: Final = "unanswered"
+"""``error.type`` of a request pushed out by ``MAX_PENDING`` newer ones still unanswered."""
+
+_ID_LIMIT: Final = 256
 
 CHUNK: Final = 64 * 1024
 FORWARDED_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -118,17 +143,36 @@ def messages(line: bytes) -> Iterator[dict[str, Any]]:
 
 
 def _key(request_id: object) -> str:
-    return json.dumps(request_id, sort_keys=True)
+    """A small key for a request id or progress token, whatever the peer sent."""
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None):
+        return "?"  # not a JSON-RPC id (an array, an object): such messages share one key
+    text = json.dumps(request_id)
+    # A long id is kept by its digest: held by the thousand, ids as long as the peer likes would not be small.
+    return text if len(text) <= _ID_LIMIT else "#" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass
 class _Pending:
+    """A request waiting for its answer: its span and what its answer's span and metric need, not its params."""
+
     span: Span
     method: str
-    params: Mapping[str, Any] | None
+    target: str | None
+    measured: Mapping[str, Any]  # the attributes of its duration metric
     started: int
     kind: SpanKind
     progress_token: str | None = None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What a request's span needs of its answer. Answers can arrive before their request is read (or for ids
+    never requested), and are then held: this keeps them small whatever the peer sent."""
+
+    at: int
+    error: tuple[object, str | None] | None  # (code, message) of an error response
+    outcome: _spans.Outcome | None  # of a result, for tools/call
+    identity: tuple[str | None, str | None]  # (server name, protocol version) an initialize result gives
 
 
 class Proxy:
@@ -158,7 +202,7 @@ class Proxy:
         self._progress: dict[str, Span] = {}  # progress token -> the span of the request it reports on
         # Answers read before their request: each direction is read by its own thread after the bytes are
         # passed on, so a quick peer can answer before the request's own thread has read it.
-        self._early: dict[tuple[int, str], tuple[Mapping[str, Any], int]] = {}
+        self._early: dict[tuple[int, str], _Answer] = {}
         self.session = self.tracer.start_span(attr.SERVER_SESSION_SPAN, context=extract_env(), kind=SpanKind.INTERNAL)
         self._session_started = time.time_ns()
 
@@ -254,13 +298,22 @@ class Proxy:
         _spans.record_arguments(span, method, params, self.privacy)
         token = _progress_token(params)
         key = _key(request_id)
+        waiting = _Pending(
+            span, method, _spans.target_of(method, params), self._attributes(method, params, None), at, kind, token
+        )
         with self._lock:
-            pending[key] = _Pending(span, method, params, at, kind, token)
+            pending.pop(key, None)  # a reused id: the newest request is the one its answer will answer
+            pending[key] = waiting
             if token is not None:
                 self._progress[token] = span
+            pushed_out = pending.pop(next(iter(pending))) if len(pending) > MAX_PENDING else None
+            if pushed_out is not None:
+                self._progress.pop(pushed_out.progress_token or "", None)
             early = self._early.pop((id(pending), key), None)
+        if pushed_out is not None:
+            _fail(pushed_out.span, UNANSWERED, at)
         if early is not None:
-            self._finish(pending, *early)
+            self._settle(waiting, early)
 
     def _finish(self, pending: dict[str, _Pending], message: Mapping[str, Any], at: int) -> None:
         key = _key(message.get("id"))
@@ -268,34 +321,59 @@ class Proxy:
             found = pending.pop(key, None)
             if found is not None:
                 self._progress.pop(found.progress_token or "", None)
-            else:
-                if len(self._early) >= MAX_EARLY:  # answers to requests never seen: keep the newest only
-                    self._early.pop(next(iter(self._early)))
-                self._early[(id(pending), key)] = (message, at)
-        if found is None:
+        if found is not None:
+            self._settle(found, self._answer(message, at, found.method, found.target))
             return
-        span, method = found.span, found.method
+        answer = self._answer(message, at, None, None)  # outside the lock: it reads the whole result
+        with self._lock:
+            if len(self._early) >= MAX_EARLY:  # answers to requests never seen: keep the newest only
+                self._early.pop(next(iter(self._early)))
+            self._early[(id(pending), key)] = answer
+
+    def _answer(self, message: Mapping[str, Any], at: int, method: str | None, tool: str | None) -> _Answer:
+        """The ``_Answer`` of a response to ``method`` on ``tool`` (None, None: to a request not yet read, so
+        whatever any request would need)."""
         error = message.get("error")
         if isinstance(error, Mapping):
             fields = cast(Mapping[str, Any], error)
-            _spans.record_error_code(span, method, fields.get("code"), fields.get("message"), self.privacy)
+            code, text = fields.get("code"), fields.get("message")
+            code = code if isinstance(code, str | int | float | None) else type(code).__name__
+            return _Answer(
+                at, (code, text[: self.privacy.max_length] if isinstance(text, str) else None), None, (None, None)
+            )
+        result = message.get("result")
+        outcome = None
+        if method in (None, attr.TOOLS_CALL):
+            capture = self.privacy.captures(tool) if method is not None else self.privacy.capture_content
+            outcome = _spans.outcome_of(result, self.privacy, capture)
+        name, version = (None, None)
+        if method in (None, attr.INITIALIZE, attr.SERVER_DISCOVER):
+            name, version = server_identity(result)
+        return _Answer(at, None, outcome, (name and bounded(name), version and bounded(version)))
+
+    def _settle(self, found: _Pending, answer: _Answer) -> None:
+        """Ends ``found``'s span with what its answer said, and measures it."""
+        span, method = found.span, found.method
+        if answer.error is not None:
+            code, text = answer.error
+            _spans.record_error_code(span, method, code, text, self.privacy)
         else:
-            result = message.get("result")
             if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
-                self._learn(result)
+                self._learn(answer.identity)
                 if self.server_name:
                     span.set_attribute(attr.SERVER_NAME, bounded(self.server_name))
                 if self.protocol_version:
                     span.set_attribute(attr.MCP_PROTOCOL_VERSION, bounded(self.protocol_version))
-            _spans.record_result(span, method, result, self.privacy, _spans.target_of(method, found.params))
-        span.end(end_time=at)
-        self._measure(found, span, at)
-
-    def _measure(self, found: _Pending, span: Span, at: int) -> None:
+            if answer.outcome is not None:
+                captured = answer.outcome.content is not None and self.privacy.captures(found.target)
+                _spans.record_outcome(
+                    span, method, answer.outcome if captured else replace(answer.outcome, content=None)
+                )
+        span.end(end_time=answer.at)
         # The receiver of a request records mcp.server.operation.duration, the sender the client one.
-        attributes = _spans.operation_attributes(span, self._attributes(found.method, found.params, None), None)
+        attributes = _spans.operation_attributes(span, found.measured, None)
         record = self.metrics.server_operation if found.kind is SpanKind.SERVER else self.metrics.client_operation
-        record(max(at - found.started, 0) / 1e9, attributes)
+        record(max(answer.at - found.started, 0) / 1e9, attributes)
 
     def _instant(self, method: str, params: Mapping[str, Any] | None, kind: SpanKind, parent: Context, at: int) -> None:
         if not self.filter.traces(method):
@@ -321,15 +399,15 @@ class Proxy:
     def _progressed(self, params: Mapping[str, Any] | None) -> None:
         token = params.get("progressToken") if params else None
         with self._lock:
-            span = self._progress.get(json.dumps(token)) if token is not None else None
+            span = self._progress.get(_key(token)) if token is not None else None
         progress = params.get("progress") if params else None
         if span is None or not isinstance(progress, int | float):
             return
         total = params.get("total") if params else None
         _spans.record_progress(span, progress, total if isinstance(total, int | float) else None)
 
-    def _learn(self, result: object) -> None:
-        name, version = server_identity(result)
+    def _learn(self, identity: tuple[str | None, str | None]) -> None:
+        name, version = identity
         if name and not self._explicit_name:
             self.server_name = name
         if version:
@@ -371,7 +449,7 @@ def _params(message: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _progress_token(params: Mapping[str, Any] | None) -> str | None:
     meta = params.get("_meta") if params else None
     token = cast(Mapping[str, Any], meta).get("progressToken") if isinstance(meta, Mapping) else None
-    return json.dumps(token) if isinstance(token, str | int) and not isinstance(token, bool) else None
+    return _key(token) if isinstance(token, str | int) and not isinstance(token, bool) else None
 
 
 # --------------------------------------------------------------------------------------------- copying

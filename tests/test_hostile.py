@@ -109,6 +109,25 @@ async def test_a_2mb_tool_name_over_http_makes_a_small_span(spans_file: Path) ->
     assert_small_spans(spans_file, 20)
 
 
+@pytest.mark.subprocess
+def test_the_sdks_attribute_limits_apply_on_top_where_set(tmp_path: Path) -> None:
+    """``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` and ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` hold through ``configure()``;
+    span names, which they do not cover, stay at ``NAME_LIMIT``."""
+    import subprocess
+
+    from helpers import stored_spans
+
+    raw = [sys.executable, str(Path(__file__).parent / "servers" / "raw_server.py")]
+    limits = {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "40", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "5"}
+    sent = b"".join(json.dumps(m).encode() + b"\n" for m in [*HANDSHAKE, call(1, HUGE)])
+    env = wrap_env(tmp_path) | limits
+    done = subprocess.run([*WRAP, *raw], input=sent, env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    (tool,) = [s for s in stored_spans(tmp_path / "wrap.db") if s.name.startswith("tools/call")]
+    assert len(tool.name) == len("tools/call ") + NAME_LIMIT
+    assert len(tool.attributes) == 5 and all(len(str(v)) <= 40 for v in tool.attributes.values())
+
+
 # ------------------------------------------------------------------ row 2: terminal escape injection
 
 HOSTILE = "x\x1b]0;PWNED\x07\x1b[2J\u202egnp.exe\x9b31m"
@@ -327,3 +346,168 @@ def test_wrap_passes_json_nested_too_deep_to_parse_without_a_traceback(tmp_path:
     )
     assert done.returncode == 0 and done.stdout == deep
     assert b"Traceback" not in done.stderr and b"RecursionError" not in done.stderr
+
+
+# ------------------------------------------------------------------ row 5: what the proxy holds
+
+
+def answer_line(request_id: object, result: object) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode() + b"\n"
+
+
+def request_line(request_id: int, size: int = 100) -> bytes:
+    return json.dumps(call(request_id, "t") | {"params": {"name": "t", "arguments": {"blob": "b" * size}}}).encode()
+
+
+def test_the_proxy_holds_few_small_answers_and_at_most_max_pending_requests() -> None:
+    """Before: every unknown-id answer kept whole (up to 1024 of them), and every unanswered request with its
+    params, without a count limit."""
+    import tracemalloc
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mcp_tracing.proxy import MAX_EARLY, MAX_PENDING, UNANSWERED, Proxy
+
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    proxy = Proxy(tracer_provider=provider)
+    megabyte = {"content": [{"type": "text", "text": "r" * 1_000_000}]}
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(100):  # answers to ids never requested, one with a 1 MB id
+            proxy.from_server(answer_line(f"never-{i}" if i else "i" * 1_000_000, megabyte), 1_000)
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert held < 2_000_000, held  # before: over 100 MB
+    assert len(proxy._early) == 100  # pyright: ignore[reportPrivateUsage]
+    for i in range(MAX_EARLY + 50):
+        proxy.from_server(answer_line(f"later-{i}", {}), 2_000)
+    assert len(proxy._early) == MAX_EARLY  # pyright: ignore[reportPrivateUsage]
+
+    for i in range(MAX_PENDING + 100):
+        proxy.from_client(request_line(i), 3_000 + i)
+    assert len(proxy._from_client) == MAX_PENDING  # pyright: ignore[reportPrivateUsage]
+    pushed_out = [s for s in exporter.get_finished_spans() if (s.attributes or {}).get(attr.ERROR_TYPE) == UNANSWERED]
+    assert sorted((s.attributes or {})[attr.JSONRPC_REQUEST_ID] for s in pushed_out) == sorted(
+        str(i) for i in range(100)
+    )  # the oldest ones, each ended when pushed out
+    assert all(s.status.status_code.name == "ERROR" for s in pushed_out)
+    proxy.from_server(answer_line(MAX_PENDING + 99, {"content": [], "isError": True}), 9_000_000)
+    (last,) = [
+        s
+        for s in exporter.get_finished_spans()
+        if (s.attributes or {}).get(attr.JSONRPC_REQUEST_ID) == str(MAX_PENDING + 99)
+    ]
+    assert (last.attributes or {})[attr.ERROR_TYPE] == attr.ERROR_TOOL and last.end_time == 9_000_000
+
+
+def ask(request_id: int, tool: str) -> bytes:
+    return json.dumps(call(request_id, tool)).encode()
+
+
+def test_an_answer_read_before_its_request_gives_its_span_what_the_answer_said() -> None:
+    """A held answer is a summary; the span it ends gets the same attributes as from the answer itself."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mcp_tracing.privacy import Privacy
+    from mcp_tracing.proxy import Proxy
+
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    proxy = Proxy(tracer_provider=provider, privacy=Privacy(capture_content=True, allow_tools=frozenset({"seen"})))
+    result = {"content": [{"type": "text", "text": "fine"}]}
+    for order in ("answer first", "request first"):
+        for tool, request_id in (("seen", 1), ("unseen", 2)):
+            steps = [(proxy.from_server, answer_line(request_id, result)), (proxy.from_client, ask(request_id, tool))]
+            for observe, message in steps if order == "answer first" else reversed(steps):
+                observe(message, 1)
+    proxy.from_client(json.dumps(HANDSHAKE[0] | {"id": 9}).encode(), 1)
+    proxy.from_server(answer_line(9, {"protocolVersion": "2025-06-18", "serverInfo": {"name": "s" * 5000}}), 2)
+    proxy.from_server(json.dumps({"jsonrpc": "2.0", "id": 3, "error": {"code": [[1]], "message": "m"}}).encode(), 2)
+    proxy.from_client(json.dumps(call(3, "seen")).encode(), 1)
+    spans = [dict(s.attributes or {}) for s in exporter.get_finished_spans()]
+    by_tool = [
+        {k: v for k, v in s.items() if k != attr.JSONRPC_REQUEST_ID} for s in spans if s.get(attr.GEN_AI_TOOL_NAME)
+    ]
+    assert by_tool[0] == by_tool[2] and by_tool[1] == by_tool[3]  # the same whichever came first
+    assert by_tool[0][attr.GEN_AI_TOOL_CALL_RESULT] == json.dumps(result, separators=(",", ":"))
+    assert attr.GEN_AI_TOOL_CALL_RESULT not in by_tool[1] and by_tool[1][attr.TOOL_RESULT_SIZE] > 0
+    assert by_tool[4][attr.ERROR_TYPE] == "list"  # a code that is not a scalar is named by its type
+    assert proxy.server_name == "s" * (NAME_LIMIT - 1) + CUT_MARK
+
+
+WHOLESALE = """
+import sys
+answer = '{"jsonrpc":"2.0","id":"never-%d","result":{"content":[{"type":"text","text":"' + "r" * 1_000_000 + '"}]}}'
+sys.stdout.write('{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"ready"}}\\n')
+sys.stdout.flush()
+seen = 0
+for line in sys.stdin:
+    seen += 1
+    if seen == int(sys.argv[1]):
+        for i in range(300):
+            sys.stdout.write(answer % i + "\\n")
+        sys.stdout.write('{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"done"}}\\n')
+        sys.stdout.flush()
+"""
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of a running process (Linux)."""
+    for status_line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if status_line.startswith("VmRSS:"):
+            return int(status_line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_wrap_stays_small_under_unknown_answers_and_unanswered_requests(tmp_path: Path) -> None:
+    """300 x 1 MB answers to ids never requested, 20,000 requests never answered: before, 343 MB while idle."""
+    import subprocess
+    import threading
+
+    requests = 20_000
+    server = tmp_path / "wholesale.py"
+    server.write_text(WHOLESALE)
+    proxy = subprocess.Popen(
+        [*WRAP, sys.executable, str(server), str(requests)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=wrap_env(tmp_path),
+    )
+    assert proxy.stdin is not None and proxy.stdout is not None
+    ready, received = threading.Event(), threading.Event()
+    sizes: list[int] = []
+
+    def drain() -> None:
+        assert proxy.stdout is not None
+        for out_line in proxy.stdout:
+            if b'"ready"' in out_line:  # through the proxy: it has configured tracing and started its server
+                ready.set()
+            elif b'"done"' in out_line:
+                received.set()
+            else:
+                sizes.append(len(out_line))
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(60), "the proxy never started its server"
+        started = rss(proxy.pid)
+        for i in range(requests):
+            proxy.stdin.write(request_line(i) + b"\n")
+        proxy.stdin.flush()
+        assert received.wait(120), "the server's answers never came through"
+        grown = rss(proxy.pid) - started
+        proxy.stdin.close()
+        assert proxy.wait(60) == 0
+    finally:
+        proxy.kill()
+        reader.join(10)
+    assert len(sizes) == 300 and all(size > 1_000_000 for size in sizes)  # every answer through
+    # About 45 MB measured (4,096 pending spans at ~3.6 KB, the export queue, the allocator); 343 MB before.
+    assert grown < 120_000_000, grown
+    print(f"wrap grew by {grown / 1e6:.1f} MB")
