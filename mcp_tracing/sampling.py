@@ -9,8 +9,9 @@ of this process with no parent here) has ended, plus ``grace_s`` for children th
 
 * keep if any span of the trace had status ERROR (``always keep errors``);
 * keep if the local root lasted at least ``slow_s``;
-* otherwise keep ``ratio`` of the traces, chosen from the trace id (the same traces in every process that
-  uses the same ratio, so the random share of a multi-process trace is never split).
+* otherwise keep ``ratio`` of the traces, chosen from a hash of the whole trace id (the same traces in every
+  process that uses the same ratio, so the random share of a multi-process trace is never split; a hash,
+  unlike the head sampler's low 64 bits, so a caller choosing ids with zero low bits is not always kept).
 
 Kept spans go to the wrapped processor or exporter; children that end after the decision follow it for
 ``remember_s``. Memory is bounded: at most ``max_spans`` buffered spans and ``max_traces`` open traces.
@@ -25,6 +26,7 @@ everything to an OpenTelemetry Collector and tail-sample there by trace id (``de
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -57,7 +59,15 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-_TRACE_ID_LIMIT: Final = (1 << 64) - 1
+_SHARES: Final = 1 << 64
+
+
+def _share(trace_id: int) -> int:
+    """Where a trace falls in ``[0, 2**64)``: from all 128 bits of its id, so that ids a caller chose (all
+    zero low bits) fall like any other; the same in every process."""
+    digest = hashlib.blake2b(trace_id.to_bytes(16, "big"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
 
 HOUSEKEEPING: Final = ("ping", "notifications/initialized", "notifications/message", "notifications/*/list_changed")
 """Methods with no span by default: keep-alives and housekeeping notifications (which still carry context)."""
@@ -223,7 +233,7 @@ class TailSamplingProcessor(SpanProcessor):
         self._delegate = delegate if isinstance(delegate, SpanProcessor) else BatchSpanProcessor(delegate)
         self._slow_s, self._grace_s, self._max_age_s, self._remember_s = slow_s, grace_s, max_age_s, remember_s
         self._max_spans, self._max_traces = max_spans, max_traces
-        self._bound = round(ratio * _TRACE_ID_LIMIT)
+        self._bound = round(ratio * _SHARES)
         self._clock = clock
         self._lock = threading.Lock()
         self._traces: OrderedDict[int, _Trace] = OrderedDict()  # in order of first span
@@ -292,7 +302,7 @@ class TailSamplingProcessor(SpanProcessor):
     def _keep(self, trace_id: int, entry: _Trace) -> bool:
         if entry.error or entry.root_duration_s >= self._slow_s or is_kept(trace_id):
             return True
-        return (trace_id & _TRACE_ID_LIMIT) < self._bound
+        return _share(trace_id) < self._bound
 
     def _decide(self, trace_id: int, *, early: bool = False) -> list[ReadableSpan]:
         entry = self._traces.pop(trace_id)

@@ -15,11 +15,13 @@ Retention, applied when a writer opens the store and every ``RETENTION_EVERY`` s
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -141,10 +143,33 @@ def _env_number(name: str, default: float, parse: Any) -> float:
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if create:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # the mode SQLite then keeps, WAL files too
+        _claim(path)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return connection
+
+
+def _claim(path: Path) -> None:
+    """Makes sure the store file a writer opens is a regular file of its own mode, never a link to another.
+
+    Spans can hold tool arguments: a link planted at the store's path (or its ``-wal``/``-shm`` files) would
+    have them written elsewhere, and a file left readable by others would show them to others. SQLite opens
+    the path itself and follows links, so the file is checked first: a link is refused (``OSError``, and the
+    exporter falls back to the user's own store), the file is created ``0600`` if missing (SQLite gives its
+    WAL files the same mode) and an existing one of this user's with looser bits is tightened to ``0600``.
+    """
+    for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if companion.is_symlink():
+            raise OSError(errno.ELOOP, f"{companion.name} is a symbolic link, which the store does not follow")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if os.name == "posix" and info.st_mode & 0o077 and info.st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _retry(action: Any, attempts: int = 20) -> Any:

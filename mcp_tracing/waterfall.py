@@ -4,7 +4,8 @@ One row per span in tree order: the name (indented by depth) and service on the 
 time scale on the right. A click on a row shows the span's attributes; ``analyze``'s findings are listed at
 the top and their spans highlighted (a click on a finding selects its spans). No network access: styles,
 script and data are all in the page. Span data is embedded as JSON and only ever put into the page as text
-(``textContent``), so a span name or attribute can never inject markup.
+(``textContent``), so a span name or attribute can never inject markup; control and bidi characters in them
+are shown as escapes (``\\u202e``), as on the terminal, so a peer's name cannot reorder what the page shows.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from . import _attributes as attr
 from ._records import SpanRecord
+from ._text import terminal_safe
 from .analyze import LABELS, Finding, flagged
 from .view import tree_rows
 
@@ -114,6 +116,18 @@ def _hint(span: SpanRecord) -> str:
     return f"{tool}@{server}" if server else str(tool)
 
 
+def _visible(value: object) -> object:
+    """``value`` with every string in it (keys too) ``terminal_safe``: a right-to-left override in a tool name
+    would otherwise reverse what follows it on the page (``exe.png`` shown for ``\\u202egnp.exe``)."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, dict):
+        return {terminal_safe(str(k)): _visible(v) for k, v in cast(dict[object, object], value).items()}
+    if isinstance(value, list | tuple):
+        return [_visible(item) for item in cast(Sequence[object], value)]
+    return value
+
+
 def render_html(spans: Sequence[SpanRecord], findings: Sequence[Finding] = ()) -> str:
     """The page for one trace: waterfall rows in tree order, findings on top, attributes on click."""
     flags = flagged(findings)
@@ -150,11 +164,14 @@ def render_html(spans: Sequence[SpanRecord], findings: Sequence[Finding] = ()) -
     }
     # No "<", ">" or "&" inside the script element (nothing in the data can end it or open a comment there);
     # JSON reads the escaped forms back as the same characters.
-    payload = json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    payload = (
+        json.dumps(_visible(data), default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    )
     processes = len({(s.service, s.pid) for s in spans})
     items = "".join(
-        f'<li><span class="kind">{html.escape(LABELS[f.kind])}</span>{html.escape(f.summary)}'
-        f'<span class="time">{f.time_ms:.1f} ms</span><span class="suggestion">{html.escape(f.suggestion)}</span></li>'
+        f'<li><span class="kind">{html.escape(LABELS[f.kind])}</span>{html.escape(terminal_safe(f.summary))}'
+        f'<span class="time">{f.time_ms:.1f} ms</span>'
+        f'<span class="suggestion">{html.escape(terminal_safe(f.suggestion))}</span></li>'
         for f in findings
     )
     return f"""<!DOCTYPE html>

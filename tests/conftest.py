@@ -104,6 +104,8 @@ class OtlpReceiver(BaseHTTPRequestHandler):
 
     spans: list[dict[str, Any]] = []
     bodies: list[bytes] = []
+    auth: list[tuple[str | None, frozenset[str]]] = []
+    """Per traces export: its ``x-otlp-auth`` header and the services whose spans it carried."""
     metric_bodies: list[bytes] = []
     forward_to: str | None = None
     delay_s: float = 0.0
@@ -143,6 +145,13 @@ class OtlpReceiver(BaseHTTPRequestHandler):
             with urllib.request.urlopen(forwarded, timeout=30) as response:
                 assert response.status == 200
         with self.lock:
+            services = frozenset(
+                a.value.string_value
+                for r in request.resource_spans
+                for a in r.resource.attributes
+                if a.key == "service.name"
+            )
+            self.auth.append((self.headers.get("x-otlp-auth"), services))
             for resource_spans in request.resource_spans:
                 attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
                 for scope_spans in resource_spans.scope_spans:
@@ -192,6 +201,7 @@ def black_hole() -> Iterator[str]:
 def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     OtlpReceiver.spans = []
     OtlpReceiver.bodies = []
+    OtlpReceiver.auth = []
     OtlpReceiver.metric_bodies = []
     OtlpReceiver.forward_to = None
     OtlpReceiver.delay_s = 0.0

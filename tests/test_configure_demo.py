@@ -158,19 +158,28 @@ def test_seeded_secrets_appear_nowhere_in_the_exported_data(
     otlp_receiver: tuple[str, list[dict[str, Any]]],
 ) -> None:
     """Secrets in arguments, results, error messages, env and headers, default settings, three processes:
-    every exported OTLP byte (attributes, events, links, resource, status) is scanned for them."""
+    every exported OTLP byte (attributes, events, links, resource, status) is scanned for them. The OTLP auth
+    header reaches the backend from every process (the stdio child gets ``OTEL_EXPORTER_OTLP_HEADERS``, as it
+    must to export) and is in no span."""
     from conftest import OtlpReceiver
 
     endpoint, received = otlp_receiver
     script = Path(__file__).resolve().parent / "servers" / "secret_agent.py"
-    done = run_python([str(script), *SECRETS], OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    otlp_auth = "otlp-s3cr3t-6604"
+    done = run_python(
+        [str(script), *SECRETS],
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_HEADERS=f"x-otlp-auth={otlp_auth}",
+    )
     assert done.returncode == 0, done.stderr
     services = {s["service"] for s in received}
     assert services == {"secret-agent", "probe-server", "http-probe"}, services
     names = {s["name"] for s in received}
     assert {"tool.call", "tools/call boom", "tools/call env_report", "tools/call echo", "POST /mcp"} <= names
+    assert {header for header, _ in OtlpReceiver.auth} == {otlp_auth}
+    assert frozenset().union(*(services for _, services in OtlpReceiver.auth)) == services
     exported = b"".join(OtlpReceiver.bodies)
-    for secret in SECRETS:
+    for secret in [*SECRETS, otlp_auth]:
         assert secret.encode() not in exported, secret
 
 

@@ -511,3 +511,114 @@ def test_wrap_stays_small_under_unknown_answers_and_unanswered_requests(tmp_path
     # About 45 MB measured (4,096 pending spans at ~3.6 KB, the export queue, the allocator); 343 MB before.
     assert grown < 120_000_000, grown
     print(f"wrap grew by {grown / 1e6:.1f} MB")
+
+
+# ------------------------------------------------------------------ weaker points: the store file
+
+
+def write_one_span(exporter: SqliteSpanExporter) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("s").end()
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("linked", ["store.db", "store.db-wal"])
+def test_a_link_planted_at_the_store_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, linked: str
+) -> None:
+    """Before: SQLite followed the link and wrote the spans (arguments hashes, captured content) through it."""
+    import logging
+
+    from helpers import stored_spans
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"")
+    (tmp_path / linked).symlink_to(victim)
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing.store"):
+        write_one_span(SqliteSpanExporter(tmp_path / "store.db"))
+    assert victim.read_bytes() == b""  # nothing written through the link
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert f"{linked} is a symbolic link, which the store does not follow" in message
+    assert [s.name for s in stored_spans(tmp_path / "xdg" / "mcp-tracing" / "traces.db")] == ["s"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_a_store_left_readable_by_others_is_made_the_owners_alone(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    write_one_span(SqliteSpanExporter(store))
+    store.chmod(0o644)  # before: kept as found, with every later span readable by every user
+    write_one_span(SqliteSpanExporter(store))
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.name.startswith("store.db")}
+    assert set(modes.values()) == {0o600}, modes
+
+
+# ------------------------------------------------------------------ weaker points: the tail sampler's ratio
+
+
+def test_trace_ids_chosen_with_zero_low_bits_are_kept_at_the_ratio_like_any_other() -> None:
+    """Before: 1000 of 1000 kept at a 5% ratio (the decision read only the low 64 bits); 43 of 1000 random."""
+    import random
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    from mcp_tracing.sampling import TailSamplingProcessor
+
+    class ChosenIds(RandomIdGenerator):  # a caller sending traceparents it picked: random high bits, low bits 0
+        chosen = random.Random(15)
+
+        def generate_trace_id(self) -> int:
+            return self.chosen.getrandbits(64) << 64
+
+    exporter = InMemorySpanExporter()
+    sampler = TailSamplingProcessor(SimpleSpanProcessor(exporter), ratio=0.05, slow_s=60.0, grace_s=0.0)
+    provider = TracerProvider(id_generator=ChosenIds())
+    provider.add_span_processor(sampler)
+    for _ in range(1000):
+        provider.get_tracer("t").start_span("root").end()
+    provider.force_flush()
+    kept = len(exporter.get_finished_spans())
+    provider.shutdown()
+    assert 20 <= kept <= 85, kept  # 5% of 1000 = 50 (binomial sd ~6.9)
+
+
+# ------------------------------------------------------------------ weaker points: bidi in the HTML page
+
+
+def test_the_html_page_shows_control_and_bidi_characters_as_escapes(tmp_path: Path) -> None:
+    """Before: a right-to-left override in a tool name reached the page's text as itself and reversed what
+    followed it (``exe.png`` shown for ``\\u202egnp.exe``)."""
+    import re
+
+    from mcp_tracing.analyze import LABELS, Finding
+    from mcp_tracing.store import TraceStore
+    from mcp_tracing.waterfall import render_html
+
+    store = tmp_path / "traces.db"
+    trace_id = hostile_trace(store)
+    reader = TraceStore(store)
+    spans = reader.spans(trace_id)
+    reader.close()
+    finding = Finding(next(iter(LABELS)), trace_id, (spans[0].span_id,), 1.0, f"slow {HOSTILE}", f"fix {HOSTILE}")
+    page = render_html(spans, [finding])
+    (payload,) = re.findall(r'<script id="trace-data" type="application/json">(.*?)</script>', page, re.S)
+    shown: list[str] = []
+
+    def strings(value: object) -> None:
+        if isinstance(value, str):
+            shown.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
+                strings(key)
+                strings(item)
+        elif isinstance(value, list):
+            for item in value:  # pyright: ignore[reportUnknownVariableType]
+                strings(item)
+
+    strings(json.loads(payload))  # what the script puts on the page, as it will read it
+    unsafe = {c for text in [*shown, page] for c in text if terminal_safe(c) != c and c != "\n"}
+    assert not unsafe, unsafe
+    assert f"tools/call {terminal_safe(HOSTILE)}" in shown and f"svc{terminal_safe(HOSTILE)}" in shown
+    assert "slow x\\x1b]0;PWNED" in page  # the finding, in the page's own markup
