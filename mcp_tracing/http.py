@@ -41,6 +41,7 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
 from starlette.routing import Mount
 
 from . import _attributes as attr
+from ._bounds import URI_LIMIT, bounded
 from ._shutdown import flush, flush_at_sigterm
 from ._spans import recorded_attributes
 from ._switch import ALWAYS_ON, Switch
@@ -114,7 +115,7 @@ class _TracingTransport:
                 otel_context.detach(token)
         session_id = response.headers.get("mcp-session-id")
         if session_id:
-            self._state.session_id = session_id
+            self._state.session_id = bounded(session_id)
         return response
 
     def _context_for(self, request: Any) -> Context:
@@ -295,10 +296,22 @@ def _read_info(scope: Scope, headers: Mapping[str, str]) -> HttpRequestInfo:
     client = scope.get("client") or (None, None)
     return HttpRequestInfo(
         header_context=extract_headers(headers),
-        client_address=client[0],
+        # Behind a trusted proxy the server takes the address from X-Forwarded-For: the peer's text too.
+        client_address=bounded(str(client[0])) if client[0] is not None else None,
         client_port=client[1],
-        session_id=headers.get("mcp-session-id"),
+        session_id=bounded(headers["mcp-session-id"]) if "mcp-session-id" in headers else None,
     )
+
+
+_KNOWN_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
+"""HTTP methods recorded as they are; any other is ``_OTHER``, as the HTTP conventions say."""
+
+
+def _method(scope: Scope) -> tuple[str, str | None]:
+    """``http.request.method`` and, for a method the peer made up, ``http.request.method_original``. Only a
+    known method names the span (``HTTP`` otherwise): a client must not choose span names."""
+    method = str(scope.get("method", ""))
+    return (method, None) if method in _KNOWN_METHODS else ("_OTHER", bounded(method))
 
 
 class TraceContextMiddleware:
@@ -431,11 +444,11 @@ class TraceContextMiddleware:
         links: list[Link] = []
         if self._policy == "untrusted" and info.header_context is not None:
             links.append(Link(trace.get_current_span(info.header_context).get_span_context()))
-        method = str(scope.get("method", "HTTP"))
+        method, original = _method(scope)
         server = scope.get("server") or (None, None)
         attributes: dict[str, Any] = {
             "http.request.method": method,
-            "url.path": scope.get("path", ""),
+            "url.path": bounded(str(scope.get("path", "")), URI_LIMIT),
             "url.scheme": scope.get("scheme", "http"),
             attr.NETWORK_PROTOCOL_NAME: "http",
             "network.protocol.version": scope.get("http_version", "1.1"),
@@ -445,12 +458,17 @@ class TraceContextMiddleware:
             (attr.SERVER_PORT, server[1]),
             (attr.CLIENT_ADDRESS, info.client_address),
             (attr.CLIENT_PORT, info.client_port),
-            ("user_agent.original", headers.get("user-agent")),
+            ("user_agent.original", bounded(headers["user-agent"], URI_LIMIT) if "user-agent" in headers else None),
+            ("http.request.method_original", original),
         ):
             if value is not None:
                 attributes[key] = value
         span = self._tracer.start_span(
-            method, context=self._parent(info), kind=SpanKind.SERVER, attributes=attributes, links=links
+            method if original is None else "HTTP",
+            context=self._parent(info),
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            links=links,
         )
         info.span = span
         scope[SCOPE_KEY] = info
@@ -505,8 +523,10 @@ def _name_route(span: Span, scope: Scope) -> None:
         route = full_route(scope)
         if route is None or not span.is_recording():
             return
+        route = bounded(route, URI_LIMIT)
+        method, original = _method(scope)
         span.set_attribute("http.route", route)
-        span.update_name(f"{scope.get('method', 'HTTP')} {route}")
+        span.update_name(f"{method if original is None else 'HTTP'} {route}")
         fastapi: Any = scope.get(_FASTAPI_TELEMETRY)
         if (
             fastapi is not None

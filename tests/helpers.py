@@ -132,3 +132,43 @@ def stored_spans(store: Path) -> list[SpanRecord]:
         return [s for trace_id in reader.trace_ids() for s in reader.spans(trace_id)]
     finally:
         reader.close()
+
+
+# ------------------------------------------------------------------ hostile peers (tests/test_hostile*.py)
+
+HUGE = "x" * 2_000_000
+"""A 2 MB tool name, as in the report."""
+
+
+def tool_call(request_id: int, name: str) -> dict[str, Any]:
+    """A raw ``tools/call`` request."""
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": name, "arguments": {}}}
+
+
+HANDSHAKE: list[dict[str, Any]] = [
+    {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "evil", "version": "1"}},
+    },
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+]
+"""A raw client's ``initialize`` and ``notifications/initialized``."""
+
+WRAP = [sys.executable, "-m", "mcp_tracing.cli", "wrap", "--"]
+"""``mcp-tracing wrap --`` with this interpreter."""
+
+
+def wrap_env(tmp_path: Path) -> dict[str, str]:
+    """This environment without OTel or mcp_tracing settings, storing in ``tmp_path/wrap.db``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_"))}
+    return {**env, "MCP_TRACING_STORE": str(tmp_path / "wrap.db"), "OTEL_METRICS_EXPORTER": "none"}
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of a running process (Linux)."""
+    for status_line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if status_line.startswith("VmRSS:"):
+            return int(status_line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

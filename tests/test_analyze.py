@@ -17,6 +17,8 @@ from mcp_tracing.store import SqliteSpanExporter, _row  # pyright: ignore[report
 from mcp_tracing.testing import SpanRecord
 from mcp_tracing.view import render_tree
 
+pytestmark = pytest.mark.sdk_independent  # the same on either SDK line: scripts/test runs it on mcp 2.x only
+
 MS = 1_000_000
 T0 = time.time_ns() - 60_000 * MS  # a minute ago: inside --since 1h
 

@@ -8,17 +8,29 @@ The proxy's framing sees the same messages however the byte stream is cut.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from mcp_tracing._bounds import NAME_LIMIT, URI_LIMIT
+from mcp_tracing.privacy import Privacy
 from mcp_tracing.propagation import extract_env, extract_headers, extract_meta, inject_env, inject_headers, inject_meta
-from mcp_tracing.proxy import Framer, messages
+from mcp_tracing.proxy import Framer, Proxy, messages
 
 FUZZ = settings(max_examples=300, deadline=None)
+pytestmark = [
+    pytest.mark.sdk_independent,
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning"),  # a 300 kB value's repr
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -119,3 +131,166 @@ def test_the_proxy_reads_any_bytes_without_raising(data: bytes) -> None:
     framer = Framer(lambda line, _at: list(messages(line)))
     framer.feed(data, 0)
     framer.feed(b"\n", 0)
+
+
+# ----------------------------------------------------------------------------------- hostile peers
+# The shapes of the hostile-input report: huge values, terminal escapes, bidi overrides, NUL, deep nesting
+# (just under and far over what the parser takes), ids and codes of every JSON type, from either side.
+
+HOSTILE_TEXT = st.sampled_from(
+    ["n" * 300_000, "x\x1b]0;PWNED\x07\x1b[2J", "\u202egnp.exe", "\x00\x9b31m", "", "tools/call"]
+) | st.text(max_size=16)
+DEEP_FRAGMENTS = ["[" * depth + "]" * depth for depth in (100, 900, 5_000)] + ['{"a":' * 900 + "1" + "}" * 900]
+fragments = st.one_of(
+    json_values.map(json.dumps),
+    HOSTILE_TEXT.map(json.dumps),
+    st.sampled_from(DEEP_FRAGMENTS),
+    st.integers().map(str),
+)
+methods = st.sampled_from(
+    [
+        "initialize",
+        "server/discover",
+        "tools/call",
+        "prompts/get",
+        "resources/read",
+        "notifications/progress",
+        "notifications/cancelled",
+        "sampling/createMessage",
+    ]
+).map(json.dumps)
+
+
+def _object(parts: dict[str, str]) -> str:
+    return "{" + ",".join(f"{json.dumps(key)}:{value}" for key, value in parts.items()) + "}"
+
+
+params = st.dictionaries(
+    st.sampled_from(["name", "uri", "arguments", "_meta", "progressToken", "requestId", "progress", "total"]),
+    fragments,
+    max_size=5,
+).map(_object)
+meta_params = st.fixed_dictionaries(
+    {"name": HOSTILE_TEXT.map(json.dumps), "_meta": st.dictionaries(carrier_keys, fragments, max_size=3).map(_object)}
+).map(_object)
+hostile_messages = st.fixed_dictionaries(
+    {"jsonrpc": st.just('"2.0"')},
+    optional={
+        "id": fragments,
+        "method": methods | fragments,
+        "params": params | meta_params | fragments,
+        "result": fragments,
+        "error": st.fixed_dictionaries({"code": fragments, "message": fragments}).map(_object) | fragments,
+    },
+).map(_object)
+hostile_lines = st.lists(hostile_messages, min_size=1, max_size=3).map(
+    lambda batch: batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
+)
+
+
+class _Complaints(logging.Handler):
+    """Every warning or error mcp_tracing logs while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _assert_bounded(spans: Sequence[ReadableSpan], privacy: Privacy) -> None:
+    longest_value = max(URI_LIMIT, privacy.max_length + len("...[truncated]"))
+    for span in spans:
+        assert span.end_time is not None, span.name
+        assert len(span.name) <= 2 * NAME_LIMIT + 1, len(span.name)
+        for key, value in (span.attributes or {}).items():
+            values = value if isinstance(value, tuple) else (value,)
+            assert all(len(str(v)) <= longest_value for v in values), (key, len(str(value)))
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.booleans(), hostile_lines), min_size=1, max_size=8), st.booleans())
+def test_the_proxy_takes_any_hostile_exchange_quietly_and_keeps_its_spans_small(
+    exchange: list[tuple[bool, str]], capture_content: bool
+) -> None:
+    """Never raises, never logs a complaint, ends every span it starts, and every name and value is bounded."""
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    privacy = Privacy(capture_content=capture_content, capture_exception_text=capture_content)
+    proxy = Proxy(tracer_provider=provider, privacy=privacy)
+    complaints = _Complaints()
+    logging.getLogger("mcp_tracing").addHandler(complaints)
+    try:
+        for from_client, text in exchange:
+            observe = proxy.from_client if from_client else proxy.from_server
+            observe(text.encode("utf-8", "surrogatepass"), 1_000)
+        proxy.close(exited=True)
+    finally:
+        logging.getLogger("mcp_tracing").removeHandler(complaints)
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
+    _assert_bounded(exporter.get_finished_spans(), privacy)
+
+
+header_names = st.sampled_from(
+    [b"traceparent", b"tracestate", b"baggage", b"user-agent", b"mcp-session-id", b"content-type", b"x-other"]
+)
+header_values = st.binary(max_size=64) | HOSTILE_TEXT.map(lambda text: text.encode("utf-8", "surrogatepass"))
+http_scopes = st.fixed_dictionaries(
+    {
+        "type": st.just("http"),
+        "method": st.sampled_from(["GET", "POST", "DELETE"]) | HOSTILE_TEXT,
+        "path": st.just("/mcp") | HOSTILE_TEXT,
+        "headers": st.lists(st.tuples(header_names, header_values), max_size=8),
+        "root_path": st.just("") | HOSTILE_TEXT,
+        "client": st.tuples(HOSTILE_TEXT, st.integers(0, 65535)) | st.none(),
+        "http_version": st.sampled_from(["1.1", "2"]),
+        "scheme": st.sampled_from(["http", "https"]),
+    }
+)
+
+
+@FUZZ
+@given(http_scopes, st.sampled_from(["default", "untrusted"]), st.integers(100, 599))
+def test_the_http_middleware_passes_any_hostile_request_through_unchanged(
+    scope: dict[str, Any], policy: str, status: int
+) -> None:
+    """The app sees the request as sent and the client gets the app's answer as sent; one span, bounded."""
+    import anyio
+
+    from mcp_tracing.http import TraceContextMiddleware
+
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    answer = [
+        {"type": "http.response.start", "status": status, "headers": [(b"x-app", b"\x00\xff")]},
+        {"type": "http.response.body", "body": b"\x1b]0;app\x07", "more_body": False},
+    ]
+    seen: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(inner: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append({k: v for k, v in inner.items() if k in scope})
+        assert (await receive())["body"] == b"request"
+        for message in answer:
+            await send(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"request", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = TraceContextMiddleware(app, policy=policy, tracer_provider=provider)  # type: ignore[arg-type]
+    complaints = _Complaints()
+    logging.getLogger("mcp_tracing").addHandler(complaints)
+    try:
+        anyio.run(middleware, dict(scope), receive, send)  # type: ignore[arg-type]
+    finally:
+        logging.getLogger("mcp_tracing").removeHandler(complaints)
+    assert seen == [scope] and sent == answer
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
+    (span,) = exporter.get_finished_spans()
+    _assert_bounded([span], Privacy())
+    method = (span.attributes or {})["http.request.method"]
+    assert span.name == (scope["method"] if method != "_OTHER" else "HTTP")

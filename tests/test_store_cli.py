@@ -23,6 +23,8 @@ from mcp_tracing import agent
 from mcp_tracing.cli import main
 from mcp_tracing.store import SqliteSpanExporter, TraceStore, Where
 
+pytestmark = pytest.mark.sdk_independent  # the same on either SDK line: scripts/test runs it on mcp 2.x only
+
 MS = 1_000_000
 T0 = time.time_ns() - 60 * 1_000_000_000  # a minute ago, so --since 1h finds it
 

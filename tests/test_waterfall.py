@@ -14,6 +14,8 @@ from mcp_tracing.cli import main
 from mcp_tracing.view import tree_rows
 from mcp_tracing.waterfall import render_html
 
+pytestmark = pytest.mark.sdk_independent  # the same on either SDK line: scripts/test runs it on mcp 2.x only
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
