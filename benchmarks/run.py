@@ -51,7 +51,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import mcp_tracing
-from mcp_tracing._compat import IS_V2, MCP_VERSION
+from mcp_tracing._registry import IS_V2, MCP_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "benchmarks" / "bench_server.py"

@@ -21,14 +21,17 @@ Usage::
 from __future__ import annotations
 
 from . import agent
+from ._compat import register as _register_sdk_adapter
 from ._version import __version__
 from .client import trace_session
 from .config import configure
 from .http import TraceContextMiddleware, instrument_http_client, streamable_http_client
+from .instrumentor import McpInstrumentor
 from .server import TracingServerMiddleware, instrument_server
 from .stdio import stdio_client
 
 __all__ = [
+    "McpInstrumentor",
     "TraceContextMiddleware",
     "TracingServerMiddleware",
     "__version__",
@@ -40,3 +43,5 @@ __all__ = [
     "streamable_http_client",
     "trace_session",
 ]
+
+_register_sdk_adapter()  # the core reaches the SDK only through the adapter registered here (see _registry)

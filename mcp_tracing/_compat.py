@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import functools
 import importlib
-import importlib.metadata
 import logging
 import sys
 import time
@@ -30,61 +29,30 @@ from contextlib import contextmanager
 from time import time_ns
 from typing import Any, Final, cast
 
+import wrapt
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import _attributes as attr
+from ._client_tracer import ACTIVE_CLIENT_SPAN, ClientTracer
 from ._fastmcp import is_fastmcp_client, trace_fastmcp_client
+from ._registry import (
+    IS_V2,
+    Adapter,
+    register_adapter,
+    transport_of,
+)
+from ._server_tracer import ServerTracer, TracingServerMiddleware, http_info
+from ._shared_patch import SharedPatch
 from ._shutdown import flush_at_sigterm, serving_http
-from ._switch import ALWAYS_ON
+from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
-from .client import ACTIVE_CLIENT_SPAN, ClientTracer
 from .http import TraceContextMiddleware
-from .server import ServerTracer, TracingServerMiddleware, http_info
 
 _logger = logging.getLogger("mcp_tracing")
 
-MCP_VERSION = importlib.metadata.version("mcp")
-MCP_MAJOR = int(MCP_VERSION.split(".", 1)[0])
-IS_V2 = MCP_MAJOR >= 2
-
 _MARK = "_mcp_tracing_"
-
-# Transport facts learnt where a transport is opened (``stdio_client``, ``streamable_http_client``), found
-# again by the session built on its streams. Keyed by id while the transport is open (mcp 2.x's context
-# streams cannot be weakly referenced); the entry holds the stream, so an id is never reused meanwhile.
-_TRANSPORTS: dict[int, tuple[object, TransportInfo]] = {}
-
-
-@contextmanager
-def registered_transport(streams: object, info: TransportInfo) -> Generator[None, None, None]:
-    """Remembers, while open, what is known of the connection behind these transport streams."""
-    members: tuple[object, ...] = cast(tuple[object, ...], streams)[:2] if isinstance(streams, tuple) else ()
-    for stream in members:
-        _TRANSPORTS[id(stream)] = (stream, info)
-    try:
-        yield
-    finally:
-        for stream in members:
-            _TRANSPORTS.pop(id(stream), None)
-
-
-def _transport_of(*streams: object) -> TransportInfo | None:
-    for stream in streams:
-        entry = _TRANSPORTS.get(id(stream))
-        if entry is not None and entry[0] is stream:
-            return entry[1]
-    return None
-
-
-ORIGINALS: dict[tuple[str, str], Any] = {}
-"""SDK functions ``McpInstrumentor`` replaced by mcp_tracing's drop-ins, by ``(module, name)``."""
-
-
-def sdk_original(module: str, name: str) -> Any:
-    """The SDK's own ``module.name``, even while the instrumentor has put a drop-in in its place."""
-    found = ORIGINALS.get((module, name))
-    return found if found is not None else getattr(importlib.import_module(module), name)
 
 
 def _sdk(module: str) -> Any:
@@ -194,7 +162,7 @@ def _use_our_transports(client: Any) -> None:
 
 
 def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
-    install_sdk_client_span_gate()
+    _gate_for(tracer.switch)
     dispatcher = session._dispatcher
 
     def peer() -> tuple[object, object]:
@@ -202,7 +170,7 @@ def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
         return getattr(session.server_info, "name", None), session.protocol_version
 
     tracer.peer = peer
-    tracer.use_transport(_transport_of(getattr(dispatcher, "_write_stream", None)))
+    tracer.use_transport(transport_of(getattr(dispatcher, "_write_stream", None)))
     _trace_v2_outbound(dispatcher, tracer)
     if tracer.inbound is not None:
         _trace_v2_inbound(dispatcher, tracer.inbound)
@@ -284,7 +252,7 @@ def _trace_v2_inbound(dispatcher: Any, tracer: ServerTracer) -> None:
 
 
 def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
-    tracer.use_transport(_transport_of(session._write_stream, session._read_stream))
+    tracer.use_transport(transport_of(session._write_stream, session._read_stream))
     _trace_v1_outbound(session, tracer)
     if tracer.inbound is not None:
         _trace_v1_inbound(session, tracer.inbound)
@@ -405,11 +373,13 @@ def _with_params(message: Any, data: dict[str, Any], params: Mapping[str, Any] |
         return message
 
 
-_original_otel_span: Callable[..., Any] | None = None
+_gate: SharedPatch | None = None
+_gate_held_by_hand = False
 
 
-def install_sdk_client_span_gate() -> None:
-    """Replaces mcp 2.x's ``MCP send`` span by ours, for traced sessions only (idempotent).
+def hold_sdk_client_span_gate() -> Callable[[], None]:
+    """Replaces mcp 2.x's ``MCP send`` span by ours, for traced sessions only; returns the call that lets go
+    (the gate is removed when nothing holds it: ``McpInstrumentor().uninstrument()`` leaves the SDK as it was).
 
     The SDK imports ``otel_span`` into ``mcp.shared.jsonrpc_dispatcher`` and opens its CLIENT span with
     it around the ``_meta`` injection. When the current span is the one mcp_tracing opened for this
@@ -417,21 +387,37 @@ def install_sdk_client_span_gate() -> None:
     ``inject`` writes our span's context into ``_meta``. The request id the SDK allocated is copied
     onto our span. Every other caller gets the SDK's span exactly as before.
     """
-    global _original_otel_span
-    if _original_otel_span is not None:
-        return
-    jsonrpc_dispatcher = _sdk("mcp.shared.jsonrpc_dispatcher")
-    _original_otel_span = jsonrpc_dispatcher.otel_span
-    jsonrpc_dispatcher.otel_span = _gated_otel_span
+    global _gate
+    if _gate is None:
+        module = _sdk("mcp.shared.jsonrpc_dispatcher")
+        _gate = SharedPatch(
+            lambda: wrapt.wrap_function_wrapper(module, "otel_span", _gated_otel_span),
+            lambda: unwrap(module, "otel_span"),
+        )
+    return _gate.acquire()
+
+
+def _gate_for(switch: Switch) -> None:
+    """The gate for a session or server being traced: held for good when traced by hand (``trace_session``,
+    ``instrument_server``: nothing ever undoes those), and held by the instrumentor itself otherwise."""
+    global _gate_held_by_hand
+    if switch is ALWAYS_ON and not _gate_held_by_hand:
+        _gate_held_by_hand = True
+        hold_sdk_client_span_gate()
+
+
+def _gated_otel_span(
+    wrapped: Callable[..., Any], _instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    return _gated_span(wrapped, *args, **kwargs)
 
 
 @contextmanager
-def _gated_otel_span(name: str, **kwargs: Any) -> Generator[Span]:
+def _gated_span(original: Callable[..., Any], name: str, **kwargs: Any) -> Generator[Span]:
     active = ACTIVE_CLIENT_SPAN.get()
     ours = active[0] if active is not None else None
     if ours is None or kwargs.get("kind") is not SpanKind.CLIENT or trace.get_current_span() is not ours:
-        assert _original_otel_span is not None
-        with _original_otel_span(name, **kwargs) as span:
+        with original(name, **kwargs) as span:
             yield span
         return
     attributes: Mapping[str, object] = kwargs.get("attributes") or {}
@@ -593,7 +579,7 @@ def _install_v2_server(lowlevel: Any, tracer: ServerTracer) -> None:
 
     outbound = tracer.outbound
     if outbound is not None:
-        install_sdk_client_span_gate()
+        _gate_for(tracer.switch)
         tracer.on_message = lambda ctx: _trace_v2_server_outbound(ctx, outbound)
     chain: list[Any] = lowlevel.middleware
     for index, middleware in enumerate(chain):
@@ -838,3 +824,8 @@ class _WriteProxy(_StreamProxy):
         except Exception:
             _logger.exception("mcp_tracing could not read an outgoing message")
         await self._inner.send(item)
+
+
+def register() -> None:
+    """Makes this module the core's SDK adapter (``mcp_tracing/__init__`` calls it once)."""
+    register_adapter(Adapter(install_client=install_client, install_server=install_server))

@@ -33,10 +33,10 @@ from opentelemetry.trace import Span, StatusCode
 
 from . import _attributes as attr
 from . import _spans
+from ._client_tracer import ClientTracer
 from ._shared_patch import SharedPatch
 from ._switch import Switch
 from ._transport import TransportInfo
-from .client import ClientTracer
 
 __all__ = ["is_fastmcp_client", "trace_fastmcp_client", "wrap_fastmcp_client_class"]
 
@@ -127,7 +127,7 @@ def _instrument_http_factory(transport: Any, info: TransportInfo, switch: Switch
 
 
 def _sdk_http_client() -> Callable[..., Any]:
-    from ._compat import sdk_original
+    from ._registry import sdk_original
 
     return sdk_original("mcp.shared._httpx_utils", "create_mcp_http_client")
 

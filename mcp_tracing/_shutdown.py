@@ -253,6 +253,9 @@ def flush_at_sigterm(tracer_provider: TracerProvider | None = None) -> Callable[
                 _flushed_at_sigterm[tracer_provider] -= 1
                 if _flushed_at_sigterm[tracer_provider] == 0:
                     del _flushed_at_sigterm[tracer_provider]
+            idle = not _flushed_at_sigterm and not _at_sigterm
+        if idle:
+            _remove_sigterm_handler()
 
     return stop
 
@@ -289,6 +292,20 @@ def _install_sigterm_handler(*, chain_to_current: bool = False) -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):  # pragma: no cover - no signals on this platform/thread
         _logger.debug("cannot install a SIGTERM handler", exc_info=True)
+
+
+def _remove_sigterm_handler() -> None:
+    """Puts back the handler ours replaced, when ours is still the one installed and nothing needs it (the last
+    ``flush_at_sigterm`` stopped: ``McpInstrumentor().uninstrument()`` leaves SIGTERM as it found it)."""
+    global _previous_sigterm
+    if threading.current_thread() is not threading.main_thread() or _previous_sigterm is None:
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, _previous_sigterm)
+            _previous_sigterm = None
+    except (ValueError, OSError):  # pragma: no cover - no signals on this platform/thread
+        _logger.debug("cannot restore the SIGTERM handler", exc_info=True)
 
 
 def serving_http() -> bool:

@@ -32,7 +32,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -42,11 +42,14 @@ from starlette.routing import Mount
 
 from . import _attributes as attr
 from ._bounds import URI_LIMIT, bounded
+from ._policy import POLICIES, Policy, check_policy
+from ._registry import IS_V2, registered_transport, sdk_original
 from ._shutdown import flush, flush_at_sigterm
 from ._spans import recorded_attributes
 from ._switch import ALWAYS_ON, Switch
 from ._transport import TransportInfo
 from ._version import __version__
+from .metrics import measured_session
 from .propagation import extract_headers, extract_meta, inject_headers
 
 __all__ = [
@@ -60,27 +63,8 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-Policy = Literal["default", "gateway", "untrusted"]
-"""How a server treats inbound context:
-
-* ``default``: the MCP server span's parent is the ``_meta`` context (else the header's), with a link to
-  the HTTP span (the OpenTelemetry MCP conventions);
-* ``gateway``: the parent is the server's own HTTP span, with a link to the ``_meta`` context, for a
-  gateway that anchors the calls it serves in its own trace;
-* ``untrusted``: every span starts a new trace, with links to what arrived; inbound baggage is ignored.
-"""
-
-POLICIES: Final[tuple[str, ...]] = get_args(Policy)
-
 SCOPE_KEY: Final = "mcp_tracing.http"
 """Where ``TraceContextMiddleware`` leaves ``HttpRequestInfo`` in the ASGI scope."""
-
-
-def check_policy(policy: str) -> Policy:
-    """Returns ``policy`` if it is one of ``POLICIES``; raises ``ValueError`` otherwise."""
-    if policy == "default" or policy == "gateway" or policy == "untrusted":
-        return policy
-    raise ValueError(f"policy must be one of {', '.join(POLICIES)}; got {policy!r}")
 
 
 # ----------------------------------------------------------------------------------------- client
@@ -178,8 +162,6 @@ def instrument_http_client(
     Returns:
         ``client``. Its GET and DELETE requests carry the context current at this call (the session's).
     """
-    from ._compat import IS_V2
-
     if getattr(client, "_mcp_tracing_http", None) is not None:
         _logger.warning("mcp_tracing: this HTTP client is already instrumented; leaving it as it is")
         return client
@@ -231,9 +213,6 @@ async def streamable_http_client(
         Sessions built on these streams and passed to ``trace_session`` record ``server.address``,
         ``server.port``, ``network.transport=tcp`` and ``mcp.session.id``.
     """
-    from ._compat import registered_transport, sdk_original
-    from .metrics import measured_session
-
     sdk_client = sdk_original("mcp.client.streamable_http", "streamable_http_client")
     create_mcp_http_client = sdk_original("mcp.shared._httpx_utils", "create_mcp_http_client")
     state = TransportInfo.for_url(url, server_name=server_name)

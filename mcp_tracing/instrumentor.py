@@ -51,9 +51,10 @@ from opentelemetry.trace import Span, StatusCode, TracerProvider
 
 from . import _attributes as attr
 from . import _spans
+from ._client_tracer import chosen_parent
+from ._registry import IS_V2, ORIGINALS
 from ._switch import Switch
 from ._version import __version__
-from .client import chosen_parent
 
 __all__ = ["McpInstrumentor"]
 
@@ -158,6 +159,8 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         def traced_server(server: Any) -> None:
             _compat.install_server(server, build_server_tracer(**server_options))
 
+        if IS_V2:  # the SDK's own CLIENT span gives way to ours for traced sessions, until uninstrument()
+            self._restore.append(_compat.hold_sdk_client_span_gate())
         self._after_init(ClientSession, traced_session)
         self._after_init(Server, traced_server)
 
@@ -232,11 +235,9 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _replace_everywhere(self, home: str, name: str, replacement: Any) -> None:
         """Puts ``replacement`` wherever the SDK's ``home.name`` is bound in an imported ``mcp`` module (its
         re-exports too), and remembers the original for mcp_tracing's own drop-ins."""
-        from . import _compat
-
         original = getattr(importlib.import_module(home), name)
-        _compat.ORIGINALS[(home, name)] = original
-        self._restore.append(lambda: _compat.ORIGINALS.pop((home, name), None))
+        ORIGINALS[(home, name)] = original
+        self._restore.append(lambda: ORIGINALS.pop((home, name), None))
         for module in _sdk_modules():
             if getattr(module, name, None) is original:
                 self._replace(module, name, replacement)

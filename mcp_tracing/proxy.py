@@ -52,8 +52,8 @@ from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 from . import _attributes as attr
 from . import _spans
 from ._bounds import bounded
+from ._client_tracer import server_identity
 from ._version import __version__
-from .client import server_identity
 from .metrics import McpMetrics
 from .privacy import Privacy
 from .propagation import extract_env, extract_meta

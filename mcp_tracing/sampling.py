@@ -41,6 +41,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import StatusCode
 
 __all__ = [
@@ -58,8 +59,6 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-
-_SHARES: Final = 1 << 64
 
 
 def _share(trace_id: int) -> int:
@@ -233,7 +232,7 @@ class TailSamplingProcessor(SpanProcessor):
         self._delegate = delegate if isinstance(delegate, SpanProcessor) else BatchSpanProcessor(delegate)
         self._slow_s, self._grace_s, self._max_age_s, self._remember_s = slow_s, grace_s, max_age_s, remember_s
         self._max_spans, self._max_traces = max_spans, max_traces
-        self._bound = round(ratio * _SHARES)
+        self._bound = TraceIdRatioBased.get_bound_for_rate(ratio)  # of _share's [0, 2**64), as the SDK's own
         self._clock = clock
         self._lock = threading.Lock()
         self._traces: OrderedDict[int, _Trace] = OrderedDict()  # in order of first span

@@ -54,7 +54,9 @@ from opentelemetry.trace import Span, SpanKind, TracerProvider
 from . import _attributes as attr
 from . import _shutdown
 from ._environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
+from ._registry import registered_transport, sdk_original
 from ._transport import TransportInfo
+from .metrics import measured_session
 from .propagation import extract_env, inject_env
 
 __all__ = [
@@ -134,9 +136,6 @@ async def stdio_client(
     Raises:
         ValueError: a negative or non-finite ``exit_grace``; otherwise what the SDK raises.
     """
-    from ._compat import registered_transport, sdk_original
-    from .metrics import measured_session
-
     grace = exit_grace_s(exit_grace)
     sdk_stdio_client = sdk_original("mcp.client.stdio", "stdio_client")
     info = TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)

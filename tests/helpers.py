@@ -14,7 +14,7 @@ import anyio
 from mcp import StdioServerParameters
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from mcp_tracing._compat import IS_V2
+from mcp_tracing._registry import IS_V2
 from mcp_tracing.testing import SpanRecord, read_spans, span_record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -330,7 +330,8 @@ def test_flagged_spans_are_marked_in_the_tree_with_time_bars() -> None:
     assert all(len(bar) == 20 for bar in bars)
     assert bars[0] == "█" * 20  # the session spans the whole trace (0..5000 ms)
     assert bars[2].index("█") <= bars[3].index("█") <= bars[4].index("█")
-    assert len(reads) == 3
+    flagged_lines = [line for line in lines if line.endswith("⚑ N+1")]
+    assert [line.count("read_file") for line in flagged_lines] == [1] * len(reads)  # the three reads, no other
 
 
 # ---------------------------------------------------------------------------------------------- the CLI

@@ -22,7 +22,7 @@ from test_stdio import assert_one_client_and_one_server_span_per_request, run_ca
 
 import mcp_tracing
 from mcp_tracing import _attributes as attr
-from mcp_tracing._compat import IS_V2
+from mcp_tracing._registry import IS_V2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
 from _probe_tools import add_probe_tools
@@ -169,7 +169,7 @@ async def test_an_untrusted_server_cannot_put_the_clients_callback_in_its_trace_
 
 
 def test_the_stricter_policy_holds_when_middleware_and_server_both_give_one() -> None:
-    from mcp_tracing.server import stricter
+    from mcp_tracing._policy import stricter
 
     assert stricter("default", "untrusted") == stricter("untrusted", "default") == "untrusted"
     assert stricter("gateway", "default") == stricter("default", "gateway") == "gateway"

@@ -14,7 +14,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, StatusCode
 from test_inprocess import traced
 
 from mcp_tracing import _attributes as attr
-from mcp_tracing._compat import IS_V2
+from mcp_tracing._registry import IS_V2
 
 pytestmark = pytest.mark.anyio
 

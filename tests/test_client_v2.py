@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import mcp_tracing
 from mcp_tracing import _attributes as attr
-from mcp_tracing._compat import IS_V2
+from mcp_tracing._registry import IS_V2
 
 pytestmark = [
     pytest.mark.anyio,

@@ -202,4 +202,5 @@ def test_configure_with_tail_sampling_keeps_the_error_trace_and_a_share_of_the_r
     done = run_python(["-c", TAILED], MCP_TRACING_STORE=str(store))
     assert done.returncode == 0, done.stderr
     roots = {row.root for row in TraceStore(store).traces(limit=100)}
-    assert "failed" in roots and len(roots) < 20  # 5% of 40 quiet traces: a handful, by trace id
+    # 5% of 40 quiet traces (2 expected; 9 or more has odds under 1 in 50,000); all 41 if the ratio were ignored
+    assert "failed" in roots and len(roots) - 1 <= 8, roots

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from test_inprocess import McpServer, connected
 
 from mcp_tracing import _attributes as attr
-from mcp_tracing._compat import IS_V2
+from mcp_tracing._registry import IS_V2
 from mcp_tracing.instrumentor import McpInstrumentor
 
 pytestmark = pytest.mark.anyio
@@ -334,3 +334,64 @@ def test_the_sdk_http_client_is_returned_untouched_when_it_cannot_be_instrumente
     client = streamable_http.create_mcp_http_client()
     assert getattr(client, "_mcp_tracing_http", None) is None
     assert "could not instrument the SDK's HTTP client" in caplog.text
+
+
+UNDONE = """
+import inspect, signal, sys
+import anyio
+import mcp, mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, mcp.server.lowlevel
+from mcp_tracing._registry import IS_V2
+if IS_V2:
+    import mcp.shared.jsonrpc_dispatcher, mcp.server.mcpserver
+else:
+    import mcp.server.fastmcp
+
+
+def snapshot():
+    # every global of every loaded SDK module, and every attribute of every SDK class, as objects
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "mcp" or name.startswith("mcp.")):
+            continue
+        for key, value in list(vars(module).items()):
+            found[(name, key)] = value
+            if inspect.isclass(value) and value.__module__.startswith("mcp"):
+                for attribute, member in list(vars(value).items()):
+                    found[(name, key, attribute)] = member
+    return found
+
+
+from mcp_tracing.instrumentor import McpInstrumentor
+
+handler = signal.getsignal(signal.SIGTERM)
+instrumentor = McpInstrumentor()
+instrumentor.instrument()
+assert signal.getsignal(signal.SIGTERM) is not handler  # flushes at SIGTERM while on
+instrumentor.uninstrument()
+assert signal.getsignal(signal.SIGTERM) is handler  # nothing made meanwhile needs it: put back
+
+before = snapshot()
+instrumentor.instrument()
+send, receive = anyio.create_memory_object_stream(1)
+session = mcp.client.session.ClientSession(receive, send)  # traced: the 2.x gate is held now
+server = mcp.server.lowlevel.Server("s")
+patched = [key for key, value in snapshot().items() if key in before and before[key] is not value]
+instrumentor.uninstrument()
+after = snapshot()
+changed = [key for key in before if key not in after or after[key] is not before[key]]
+print(len(before), len(patched), changed)
+"""
+
+
+@pytest.mark.subprocess
+def test_uninstrument_leaves_every_sdk_object_as_it_was() -> None:
+    """Every SDK module global and class attribute is the very object it was before ``instrument()``, the 2.x
+    ``otel_span`` gate included, after a session and a server were made meanwhile (a server made meanwhile still
+    flushes at SIGTERM; with nothing made, the SIGTERM handler is put back too)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", UNDONE], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    checked, patched, changed = done.stdout.split(" ", 2)
+    assert int(checked) > 1000 and int(patched) >= (9 if IS_V2 else 8), done.stdout  # it did patch, then undid
+    assert changed.strip() == "[]", changed

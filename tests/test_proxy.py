@@ -21,8 +21,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import mcp_tracing
 from mcp_tracing import _attributes as attr
-from mcp_tracing._compat import IS_V2
 from mcp_tracing._records import span_record
+from mcp_tracing._registry import IS_V2
 from mcp_tracing.privacy import args_hash
 from mcp_tracing.proxy import SERVER_EXITED, Framer, Proxy, command_name, messages
 from mcp_tracing.testing import SpanRecord

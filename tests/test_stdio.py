@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import mcp_tracing
 import mcp_tracing.stdio
 from mcp_tracing import _attributes as attr
-from mcp_tracing._compat import IS_V2, MCP_VERSION
+from mcp_tracing._registry import IS_V2, MCP_VERSION
 from mcp_tracing.privacy import args_hash
 from mcp_tracing.testing import SpanRecord, read_spans
 

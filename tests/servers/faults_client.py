@@ -37,7 +37,7 @@ async def main() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracer = trace.get_tracer("faults")
     for i in range(SPANS):  # far more than the export queue holds, with nowhere to send them
-        with tracer.start_as_current_span("burst", attributes={"i": i, "payload": "x" * 200}):
+        with tracer.start_as_current_span("burst", attributes={"i": i, "payload": "x" * 2_000}):
             pass
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"spans made {SPANS}, peak RSS grew {grown_mb:.1f} MB", flush=True)

@@ -1,0 +1,65 @@
+"""The package's shape: no import cycle (lazy imports included), checked by ``scripts/import_graph.py``,
+which CI runs too; the core reaches the SDK only through the adapter registered with it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.sdk_independent
+
+ROOT = Path(__file__).resolve().parents[1]
+GRAPH = [sys.executable, str(ROOT / "scripts" / "import_graph.py")]
+
+
+def graph(package: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GRAPH, str(package)], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    done = graph(ROOT / "mcp_tracing")
+    assert done.returncode == 0 and done.stdout.endswith(", 0 cycles\n"), done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("added", "cycle"),
+    [
+        ("from . import client\n", True),  # client imports _attributes: a cycle at module level
+        ("def late() -> None:\n    from .client import trace_session\n", True),  # a lazy import is one too
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import client\n", False),  # never runs
+    ],
+    ids=["module level", "lazy", "type checking only"],
+)
+def test_a_cycle_added_on_purpose_fails_the_check(tmp_path: Path, added: str, cycle: bool) -> None:
+    package = tmp_path / "mcp_tracing"
+    shutil.copytree(ROOT / "mcp_tracing", package, ignore=shutil.ignore_patterns("__pycache__"))
+    attributes = package / "_attributes.py"
+    attributes.write_text(attributes.read_text() + "\n" + added)
+    done = graph(package)
+    if cycle:
+        assert done.returncode == 1, done.stdout
+        assert "import cycle among: " in done.stderr and "mcp_tracing._attributes" in done.stderr
+        assert "mcp_tracing.client" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+
+
+def test_the_core_reaches_the_sdk_only_through_the_registered_adapter() -> None:
+    """No core module imports the adapter (``_compat``); the package registers it."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from import_graph import imports  # pyright: ignore[reportMissingImports]
+    finally:
+        sys.path.pop(0)
+    edges = imports(ROOT / "mcp_tracing")  # pyright: ignore[reportUnknownVariableType]
+    core = ["client", "server", "http", "stdio", "_client_tracer", "_server_tracer", "_registry", "_policy"]
+    for module in core:
+        assert "mcp_tracing._compat" not in edges[f"mcp_tracing.{module}"], module
+    from mcp_tracing import _compat, _registry
+
+    assert _registry.adapter().install_client is _compat.install_client
+    assert _registry.adapter().install_server is _compat.install_server
