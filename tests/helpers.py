@@ -150,7 +150,7 @@ HANDSHAKE: list[dict[str, Any]] = [
         "jsonrpc": "2.0",
         "id": 0,
         "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "evil", "version": "1"}},
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
     },
     {"jsonrpc": "2.0", "method": "notifications/initialized"},
 ]

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import OtlpReceiver
+from helpers import free_port
 from mcp import ClientSession
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -161,12 +161,6 @@ def test_the_child_is_given_the_hash_key_file_its_spawner_resolved(tmp_path: Pat
 
 
 # ------------------------------------------------------------------------------------ SIGTERM, runners
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _serve_and_call(transport: str, port: int, store: Path, provider: TracerProvider) -> Any:

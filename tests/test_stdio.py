@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import other_python
-from helpers import all_spans, one, outcome, probe_params, structured
+from helpers import HANDSHAKE, all_spans, one, outcome, probe_params, structured
 from mcp import ClientSession
 from mcp.client.stdio import stdio_client as sdk_stdio_client
 from opentelemetry import context as otel_context
@@ -335,15 +335,7 @@ async def test_errors_are_recorded_and_the_caller_sees_what_the_untraced_sdk_ret
     assert_one_client_and_one_server_span_per_request(spans)
 
 
-RAW_HANDSHAKE: list[dict[str, Any]] = [
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-    },
-    {"jsonrpc": "2.0", "method": "notifications/initialized"},
-]
+RAW_HANDSHAKE = HANDSHAKE  # a raw client's initialize and initialized, as the hostile-input tests send
 RAW_WORK = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "work", "arguments": {"n": 7}}}
 RAW_LIST = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
 
