@@ -83,7 +83,7 @@ ISSUES_COUNT: Final = "mcp_tracing.validator.issues_count"
 
 
 @dataclass
-class PendingToolCall:
+class _PendingToolCall:
     """A ``tool.call`` span waiting for the one MCP ``tools/call`` it may stand for."""
 
     span: Span
@@ -91,7 +91,7 @@ class PendingToolCall:
     claimed: bool = False
 
 
-PENDING_TOOL_CALL: ContextVar[PendingToolCall | None] = ContextVar("mcp_tracing_pending_tool_call", default=None)
+_PENDING_TOOL_CALL: ContextVar[_PendingToolCall | None] = ContextVar("mcp_tracing_pending_tool_call", default=None)
 
 
 def claim_tool_span(method: str, params: Mapping[str, Any] | None) -> Span | None:
@@ -103,7 +103,7 @@ def claim_tool_span(method: str, params: Mapping[str, Any] | None) -> Span | Non
         return None
     tool = _spans.target_of(method, params)
     current = trace.get_current_span()
-    pending = PENDING_TOOL_CALL.get()
+    pending = _PENDING_TOOL_CALL.get()
     if pending is not None and not pending.claimed and tool == pending.tool_name and current is pending.span:
         pending.claimed = True
         return pending.span
@@ -151,7 +151,7 @@ class AgentSpan:
         self._provider = tracer_provider
         self._span: Span | None = None
         self._token: object = None
-        self._pending: Token[PendingToolCall | None] | None = None
+        self._pending: Token[_PendingToolCall | None] | None = None
 
     def __enter__(self) -> Span:
         tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, self._provider)
@@ -159,7 +159,7 @@ class AgentSpan:
         self._span = span
         self._token = otel_context.attach(trace.set_span_in_context(span))
         if self._tool_name is not None:
-            self._pending = PENDING_TOOL_CALL.set(PendingToolCall(span, self._tool_name))
+            self._pending = _PENDING_TOOL_CALL.set(_PendingToolCall(span, self._tool_name))
         return span
 
     def __exit__(
@@ -168,7 +168,7 @@ class AgentSpan:
         span = self._span
         assert span is not None, "exit without enter"
         if self._pending is not None:
-            PENDING_TOOL_CALL.reset(self._pending)
+            _PENDING_TOOL_CALL.reset(self._pending)
         otel_context.detach(self._token)  # type: ignore[arg-type]
         if exc is not None and span.is_recording():
             _spans.record_exception(span, "", exc)

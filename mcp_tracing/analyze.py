@@ -45,7 +45,18 @@ from typing import Any, Final
 from . import _attributes as attr
 from ._records import SpanRecord
 
-__all__ = ["KINDS", "Finding", "LostHalf", "Thresholds", "analyze", "lost_halves", "rank"]
+__all__ = [
+    "Finding",
+    "KINDS",
+    "LABELS",
+    "LostHalf",
+    "Neighbours",
+    "Thresholds",
+    "analyze",
+    "flagged",
+    "lost_halves",
+    "rank",
+]
 
 KINDS: Final = (
     "n_plus_one",
@@ -73,12 +84,12 @@ LABELS: Final = {
     "lost_context": "lost context",
 }
 
-CALL_METHODS: Final = frozenset({attr.TOOLS_CALL, "resources/read", attr.PROMPTS_GET})
+_CALL_METHODS: Final = frozenset({attr.TOOLS_CALL, "resources/read", attr.PROMPTS_GET})
 """The requests an agent makes to get work done (not lists, pings or the handshake)."""
 
 _HANDSHAKE: Final = frozenset({attr.INITIALIZE, attr.SERVER_DISCOVER})
 
-SERVER_REQUESTS: Final = frozenset({"sampling/createMessage", "elicitation/create", "roots/list"})
+_SERVER_REQUESTS: Final = frozenset({"sampling/createMessage", "elicitation/create", "roots/list"})
 """Requests a server sends its client: their receiving side is the agent, not a server."""
 
 
@@ -202,10 +213,10 @@ class _Trace:
                 self.children[span.parent_id].append(span)
 
     def calls(self) -> dict[str | None, list[SpanRecord]]:
-        """The agent's MCP calls (sender spans of ``CALL_METHODS``), grouped by parent, in start order."""
+        """The agent's MCP calls (sender spans of ``_CALL_METHODS``), grouped by parent, in start order."""
         groups: dict[str | None, list[SpanRecord]] = defaultdict(list)
         for span in self.spans:
-            if _sends(span) and span.attributes.get(attr.MCP_METHOD_NAME) in CALL_METHODS:
+            if _sends(span) and span.attributes.get(attr.MCP_METHOD_NAME) in _CALL_METHODS:
                 groups[span.parent_id].append(span)
         return groups
 
@@ -585,7 +596,7 @@ def lost_halves(spans: Sequence[SpanRecord]) -> list[LostHalf]:
 
     A client request counts as answered by the server's side when a SERVER span (the server's MCP span, or its
     HTTP span) is its child. A server none of whose requests is answered is reported; a server with only some
-    unanswered is reported for the calls that do work (``CALL_METHODS``), which servers never filter out, so a
+    unanswered is reported for the calls that do work (``_CALL_METHODS``), which servers never filter out, so a
     server that excludes list calls or pings is not taken for a lost one.
     """
     if not spans:
@@ -596,14 +607,14 @@ def lost_halves(spans: Sequence[SpanRecord]) -> list[LostHalf]:
         method = span.attributes.get(attr.MCP_METHOD_NAME)
         if not _sends(span) or not isinstance(method, str):
             continue
-        if method.startswith("notifications/") or method in SERVER_REQUESTS or method == "ping":
+        if method.startswith("notifications/") or method in _SERVER_REQUESTS or method == "ping":
             continue
         calls[_server(span)].append(span)
     lost: list[LostHalf] = []
     for server, sent in calls.items():
         missing = [s for s in sent if not any(c.kind == "SERVER" for c in trace.children.get(s.span_id, []))]
         if missing and len(missing) < len(sent):
-            missing = [s for s in missing if s.attributes.get(attr.MCP_METHOD_NAME) in CALL_METHODS]
+            missing = [s for s in missing if s.attributes.get(attr.MCP_METHOD_NAME) in _CALL_METHODS]
         if missing:
             lost.append(LostHalf(server, tuple(s.span_id for s in missing), len(sent)))
     return lost

@@ -29,7 +29,7 @@ from .analyze import LABELS, Finding, Thresholds, analyze, flagged, lost_halves,
 from .store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from .view import render_tree
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 
 def _duration(text: str) -> float:

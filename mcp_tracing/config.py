@@ -43,7 +43,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from . import _exporters, _shutdown, _spawn
 
-__all__ = ["SCHEDULE_DELAY_MS", "configure", "uses_otlp"]
+__all__ = ["SCHEDULE_DELAY_MS", "TAIL_SAMPLING_ENV", "configure", "uses_otlp"]
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -28,7 +28,7 @@ from ._shutdown import flush
 
 __all__ = ["examples_dir", "run_demo"]
 
-FILES = {
+_FILES = {
     "orders/2026-11.txt": "order 1041: 2 keyboards for ada\norder 1042: 1 monitor for alan\n",
     "orders/2026-10.txt": "order 1007: 3 cables for grace\n",
     "notes/returns.txt": "returns are accepted within 30 days of the order\n",
@@ -129,7 +129,7 @@ def run_demo() -> str:
 
     with tempfile.TemporaryDirectory(prefix="mcp-tracing-demo-") as tmp:
         workdir = Path(tmp)
-        for name, text in FILES.items():
+        for name, text in _FILES.items():
             (workdir / "files" / name).parent.mkdir(parents=True, exist_ok=True)
             (workdir / "files" / name).write_text(text)
         # The SQL server gets this process's whole environment, and, as a stdio child would, the store this

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -39,6 +39,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _attributes as attr
 from ._bounds import URI_LIMIT, bounded
@@ -53,11 +54,14 @@ from .metrics import measured_session
 from .propagation import extract_headers, extract_meta, inject_headers
 
 __all__ = [
-    "POLICIES",
     "HttpRequestInfo",
+    "POLICIES",
     "Policy",
+    "SCOPE_KEY",
     "TraceContextMiddleware",
+    "full_route",
     "instrument_http_client",
+    "request_info",
     "streamable_http_client",
 ]
 
@@ -232,12 +236,6 @@ async def streamable_http_client(
 
 
 # ----------------------------------------------------------------------------------------- server
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass

@@ -26,7 +26,15 @@ from . import _attributes as attr
 from ._transport import TransportInfo
 from ._version import __version__
 
-__all__ = ["BUCKETS", "McpMetrics", "measured_session"]
+__all__ = [
+    "BUCKETS",
+    "CLIENT_OPERATION_ATTRIBUTES",
+    "CLIENT_SESSION_ATTRIBUTES",
+    "McpMetrics",
+    "SERVER_OPERATION_ATTRIBUTES",
+    "SERVER_SESSION_ATTRIBUTES",
+    "measured_session",
+]
 
 BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 

@@ -38,8 +38,10 @@ __all__ = [
     "DEFAULT_REDACT_KEYS",
     "HASH_KEY_ENV",
     "HASH_KEY_FILE_ENV",
-    "REDACTED",
+    "KEY_BYTES",
+    "MIN_KEY_BYTES",
     "Privacy",
+    "REDACTED",
     "args_hash",
     "key_file",
 ]

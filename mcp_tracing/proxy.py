@@ -60,13 +60,14 @@ from .propagation import extract_env, extract_meta
 from .sampling import MethodFilter
 
 __all__ = [
+    "Framer",
     "MAX_EARLY",
     "MAX_OBSERVED_MESSAGE",
     "MAX_PENDING",
+    "Proxy",
     "SERVER_EXITED",
     "UNANSWERED",
-    "Framer",
-    "Proxy",
+    "command_name",
     "main",
     "messages",
     "run",
@@ -92,8 +93,8 @@ UNANSWERED: Final = "unanswered"
 
 _ID_LIMIT: Final = 256
 
-CHUNK: Final = 64 * 1024
-FORWARDED_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_CHUNK: Final = 64 * 1024
+_FORWARDED_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Framer:
@@ -471,7 +472,7 @@ def _pump(source: int, target: int, observe: Callable[[bytes, int], None], on_en
     framer = Framer(observe)
     try:
         while True:
-            chunk = os.read(source, CHUNK)
+            chunk = os.read(source, _CHUNK)
             if not chunk:
                 break
             read_at = time.time_ns()
@@ -537,7 +538,7 @@ def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, Any]:
         except OSError:
             pass
 
-    for signum in FORWARDED_SIGNALS:
+    for signum in _FORWARDED_SIGNALS:
         try:
             previous[signum] = signal.signal(signum, forward)
         except (OSError, ValueError):  # pragma: no cover - a signal this platform does not have

@@ -52,6 +52,7 @@ __all__ = [
     "LESSON_PRESET",
     "LIST_CALLS",
     "MethodFilter",
+    "TailPreset",
     "TailSamplingProcessor",
     "TailStats",
     "is_kept",

@@ -63,6 +63,7 @@ __all__ = [
     "DEFAULT_GRACE_S",
     "EXPORTER_VARIABLES",
     "FORWARD_PREFIXES",
+    "GRACE_ENV",
     "NOT_FORWARDED",
     "child_environment",
     "exit_grace_s",

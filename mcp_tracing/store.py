@@ -7,7 +7,7 @@ tree. The file is created with mode 0600: spans are for the user who ran the age
 Location: ``$MCP_TRACING_STORE`` if set (forwarded to spawned stdio servers with every ``MCP_TRACING_*``
 variable), else ``$XDG_DATA_HOME/mcp-tracing/traces.db`` (``~/.local/share/...``).
 
-Retention, applied when a writer opens the store and every ``RETENTION_EVERY`` spans after:
+Retention, applied when a writer opens the store and every ``_RETENTION_EVERY`` spans after:
 
 * ``MCP_TRACING_STORE_MAX_AGE``: drop spans older than this (``7d``, ``12h``, ``30m``; default ``7d``);
 * ``MCP_TRACING_STORE_MAX_SPANS``: keep at most this many spans, dropping the oldest (default 1,000,000).
@@ -38,6 +38,8 @@ from ._paths import absolute, data_dir
 from ._records import SpanRecord, span_record
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_SPANS",
     "MAX_AGE_ENV",
     "MAX_SPANS_ENV",
     "STORE_ENV",
@@ -58,8 +60,8 @@ MAX_AGE_ENV: Final = "MCP_TRACING_STORE_MAX_AGE"
 MAX_SPANS_ENV: Final = "MCP_TRACING_STORE_MAX_SPANS"
 DEFAULT_MAX_AGE: Final = "7d"
 DEFAULT_MAX_SPANS: Final = 1_000_000
-RETENTION_EVERY: Final = 5_000
-BUSY_TIMEOUT_MS: Final = 10_000
+_RETENTION_EVERY: Final = 5_000
+_BUSY_TIMEOUT_MS: Final = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -144,8 +146,8 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if create:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _claim(path)
-    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
+    connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     return connection
 
 
@@ -262,7 +264,7 @@ class SqliteSpanExporter(SpanExporter):
                     return SpanExportResult.FAILURE
                 _retry(lambda: self._insert(connection, rows))
                 self._written += len(rows)
-                if self._written >= RETENTION_EVERY:
+                if self._written >= _RETENTION_EVERY:
                     self._written = 0
                     self._apply_retention(connection)
         except Exception as exc:
@@ -356,7 +358,7 @@ def _record(row: Sequence[Any]) -> SpanRecord:
     )
 
 
-LESSON_KEYS: Final[dict[str, str]] = {
+_LESSON_KEYS: Final[dict[str, str]] = {
     "user_id": agent.USER_ID,
     "agent_type": agent.AGENT_TYPE,
     "turn_number": agent.TURN_NUMBER,
@@ -396,7 +398,7 @@ class Where:
         if match is None or not match.group(3):
             raise ValueError(f"bad --where {text!r}: use KEY<op>VALUE with op one of = != > >= < <=")
         key, op, raw = match.groups()
-        key = LESSON_KEYS.get(key, key)
+        key = _LESSON_KEYS.get(key, key)
         raw = raw.strip("'\"")
         try:
             return cls(key, op, float(raw), raw)

@@ -15,7 +15,7 @@ from . import _attributes as attr
 from ._records import SpanRecord
 from ._text import terminal_safe
 
-__all__ = ["KEY_ATTRIBUTES", "render_tree", "tree_rows"]
+__all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_rows"]
 
 KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("gen_ai.request.model", "model"),

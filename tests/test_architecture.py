@@ -63,3 +63,57 @@ def test_the_core_reaches_the_sdk_only_through_the_registered_adapter() -> None:
 
     assert _registry.adapter().install_client is _compat.install_client
     assert _registry.adapter().install_server is _compat.install_server
+
+
+PUBLIC_MODULES = [
+    "agent",
+    "analyze",
+    "cli",
+    "client",
+    "config",
+    "demo",
+    "http",
+    "instrumentor",
+    "metrics",
+    "privacy",
+    "propagation",
+    "proxy",
+    "sampling",
+    "server",
+    "stdio",
+    "store",
+    "testing",
+    "view",
+    "waterfall",
+]
+NOT_YET_CURATED = {("stdio", "start_session_span"), ("stdio", "end_session_span"), ("agent", "claim_tool_span")}
+"""Core functions still living in a public module (the session span's lifecycle, the agent's tool span hand-over),
+used across modules so not prefixable where they are: they move into the core in the package layout of
+issue 16. Nothing may be added here."""
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_every_public_module_exports_exactly_what_it_defines_without_a_prefix(module: str) -> None:
+    """What a public module defines is either in its ``__all__`` or named with a leading ``_``; everything in
+    ``__all__`` exists (anyio's rule)."""
+    import ast
+    import importlib
+
+    loaded = importlib.import_module(f"mcp_tracing.{module}")
+    exported: list[str] = list(loaded.__all__)
+    assert all(hasattr(loaded, name) for name in exported), [n for n in exported if not hasattr(loaded, n)]
+    tree = ast.parse((ROOT / "mcp_tracing" / f"{module}.py").read_text())
+    defined: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.append(node.name)
+        elif isinstance(node, ast.Assign):
+            defined += [target.id for target in node.targets if isinstance(target, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined.append(node.target.id)
+    loose = [
+        name
+        for name in defined
+        if not name.startswith("_") and name not in exported and (module, name) not in NOT_YET_CURATED
+    ]
+    assert not loose, f"mcp_tracing.{module} defines {loose} outside __all__: export them or prefix them with _"
