@@ -24,9 +24,9 @@ from . import _attributes as attr
 from . import _spans
 from ._bounds import bounded
 from ._switch import ALWAYS_ON, Switch
+from ._tool_spans import claim_tool_span
 from ._transport import TransportInfo
 from ._version import __version__
-from .agent import claim_tool_span
 from .metrics import McpMetrics
 from .privacy import Privacy
 from .propagation import inject_meta

@@ -545,7 +545,7 @@ def _lowlevel_server(server: object) -> Any:
 
 
 def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
-    from .stdio import end_session_span, start_session_span
+    from ._session import end_session_span, start_session_span
 
     run = lowlevel.run
 

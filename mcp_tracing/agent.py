@@ -23,10 +23,9 @@ client span: the client instrumentation adds the MCP attributes to it and sends 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from contextvars import Token
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -35,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import _attributes as attr
 from . import _spans
+from ._tool_spans import PENDING_TOOL_CALL, PendingToolCall
 from ._version import __version__
 
 __all__ = [
@@ -82,56 +82,6 @@ PASSED: Final = "mcp_tracing.validator.passed"
 ISSUES_COUNT: Final = "mcp_tracing.validator.issues_count"
 
 
-@dataclass
-class _PendingToolCall:
-    """A ``tool.call`` span waiting for the one MCP ``tools/call`` it may stand for."""
-
-    span: Span
-    tool_name: str
-    claimed: bool = False
-
-
-_PENDING_TOOL_CALL: ContextVar[_PendingToolCall | None] = ContextVar("mcp_tracing_pending_tool_call", default=None)
-
-
-def claim_tool_span(method: str, params: Mapping[str, Any] | None) -> Span | None:
-    """The ``tool.call`` span a ``tools/call`` should enrich instead of opening its own, if any.
-
-    Only the first ``tools/call`` of the same tool, sent while that span is current, claims it.
-    """
-    if method != attr.TOOLS_CALL:
-        return None
-    tool = _spans.target_of(method, params)
-    current = trace.get_current_span()
-    pending = _PENDING_TOOL_CALL.get()
-    if pending is not None and not pending.claimed and tool == pending.tool_name and current is pending.span:
-        pending.claimed = True
-        return pending.span
-    return _genai_tool_span(current, tool)
-
-
-def _genai_tool_span(current: Span, tool: str | None) -> Span | None:
-    """``current`` if it is a framework's GenAI ``execute_tool`` span for ``tool`` (pydantic-ai, OpenAI Agents,
-    any framework following the GenAI conventions) that no MCP call has enriched yet.
-
-    The tool's name is matched whole or as the end of the framework's (which may prefix it: ``files_search``
-    for the MCP tool ``search``). The MCP attributes an enriched span gets mark it as taken: a second
-    ``tools/call`` under it (a retry inside the tool) opens a CLIENT span of its own.
-    """
-    if tool is None or not current.is_recording():
-        return None
-    known = _spans.recorded_attributes(current)
-    framework_name = known.get(attr.GEN_AI_TOOL_NAME)
-    if (
-        known.get(attr.GEN_AI_OPERATION_NAME) != attr.OPERATION_EXECUTE_TOOL
-        or attr.MCP_METHOD_NAME in known
-        or not isinstance(framework_name, str)
-        or not (framework_name == tool or framework_name.endswith(("_" + tool, "." + tool, "-" + tool)))
-    ):
-        return None
-    return current
-
-
 class AgentSpan:
     """One span of the taxonomy: a context manager for ``with`` and ``async with``, yielding the span."""
 
@@ -151,7 +101,7 @@ class AgentSpan:
         self._provider = tracer_provider
         self._span: Span | None = None
         self._token: object = None
-        self._pending: Token[_PendingToolCall | None] | None = None
+        self._pending: Token[PendingToolCall | None] | None = None
 
     def __enter__(self) -> Span:
         tracer = trace.get_tracer(attr.INSTRUMENTATION_NAME, __version__, self._provider)
@@ -159,7 +109,7 @@ class AgentSpan:
         self._span = span
         self._token = otel_context.attach(trace.set_span_in_context(span))
         if self._tool_name is not None:
-            self._pending = _PENDING_TOOL_CALL.set(_PendingToolCall(span, self._tool_name))
+            self._pending = PENDING_TOOL_CALL.set(PendingToolCall(span, self._tool_name))
         return span
 
     def __exit__(
@@ -168,7 +118,7 @@ class AgentSpan:
         span = self._span
         assert span is not None, "exit without enter"
         if self._pending is not None:
-            _PENDING_TOOL_CALL.reset(self._pending)
+            PENDING_TOOL_CALL.reset(self._pending)
         otel_context.detach(self._token)  # type: ignore[arg-type]
         if exc is not None and span.is_recording():
             _spans.record_exception(span, "", exc)

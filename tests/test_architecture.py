@@ -86,10 +86,6 @@ PUBLIC_MODULES = [
     "view",
     "waterfall",
 ]
-NOT_YET_CURATED = {("stdio", "start_session_span"), ("stdio", "end_session_span"), ("agent", "claim_tool_span")}
-"""Core functions still living in a public module (the session span's lifecycle, the agent's tool span hand-over),
-used across modules so not prefixable where they are: they move into the core in the package layout of
-issue 16. Nothing may be added here."""
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES)
@@ -111,9 +107,5 @@ def test_every_public_module_exports_exactly_what_it_defines_without_a_prefix(mo
             defined += [target.id for target in node.targets if isinstance(target, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             defined.append(node.target.id)
-    loose = [
-        name
-        for name in defined
-        if not name.startswith("_") and name not in exported and (module, name) not in NOT_YET_CURATED
-    ]
+    loose = [name for name in defined if not name.startswith("_") and name not in exported]
     assert not loose, f"mcp_tracing.{module} defines {loose} outside __all__: export them or prefix them with _"

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 import mcp_tracing
 from mcp_tracing import _attributes as attr
 from mcp_tracing._client_tracer import chosen_parent
-from mcp_tracing.agent import claim_tool_span
+from mcp_tracing._tool_spans import claim_tool_span
 from mcp_tracing.http import SCOPE_KEY, full_route
 
 pytestmark = pytest.mark.anyio
