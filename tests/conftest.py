@@ -67,6 +67,37 @@ class _Merged(InMemorySpanExporter):
         GLOBAL_EXPORTER.clear()
 
 
+QUICK_MODULES: frozenset[str] = frozenset(
+    {
+        "test_agent",
+        "test_analyze",
+        "test_architecture",
+        "test_both_directions",
+        "test_cancellation",
+        "test_client_v2",
+        "test_deploy",
+        "test_fuzz",
+        "test_hostile_tools",
+        "test_inprocess",
+        "test_noise",
+        "test_paths_inprocess",
+        "test_privacy",
+        "test_propagation",
+        "test_sampling",
+        "test_store_cli",
+        "test_waterfall",
+    }
+)
+"""The fast tier (``scripts/test --quick``): modules whose tests run in this process (memory streams, in-process
+ASGI), bar those marked ``subprocess``. Everything else spawns real processes."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in QUICK_MODULES and item.get_closest_marker("subprocess") is None:
+            item.add_marker(pytest.mark.quick)
+
+
 @pytest.fixture
 def spans_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where spawned servers write their spans (forwarded to them as an MCP_TRACING_* variable)."""
@@ -80,6 +111,9 @@ def _hash_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A fixed key: hashes are comparable across processes and nothing is written to the real home.
     monkeypatch.setenv("MCP_TRACING_HASH_KEY", "test-key")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    # The CLI's --store sets MCP_TRACING_STORE for what it starts: put back as it was after each test, whatever
+    # order the tests run in.
+    monkeypatch.delenv("MCP_TRACING_STORE", raising=False)
     # The stores this process writes, which children are told: none left over from another test.
     from mcp_tracing import store
 
