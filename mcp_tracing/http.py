@@ -284,11 +284,12 @@ _KNOWN_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS"
 """HTTP methods recorded as they are; any other is ``_OTHER``, as the HTTP conventions say."""
 
 
-def _method(scope: Scope) -> tuple[str, str | None]:
-    """``http.request.method`` and, for a method the peer made up, ``http.request.method_original``. Only a
-    known method names the span (``HTTP`` otherwise): a client must not choose span names."""
+def _method(scope: Scope) -> tuple[str, str | None, str]:
+    """``http.request.method``; for a method the peer made up, ``http.request.method_original``; and the word
+    that names the span. Only a known method names the span (``HTTP`` otherwise): a client must not choose
+    span names."""
     method = str(scope.get("method", ""))
-    return (method, None) if method in _KNOWN_METHODS else ("_OTHER", bounded(method))
+    return (method, None, method) if method in _KNOWN_METHODS else ("_OTHER", bounded(method), "HTTP")
 
 
 class TraceContextMiddleware:
@@ -421,7 +422,7 @@ class TraceContextMiddleware:
         links: list[Link] = []
         if self._policy == "untrusted" and info.header_context is not None:
             links.append(Link(trace.get_current_span(info.header_context).get_span_context()))
-        method, original = _method(scope)
+        method, original, name = _method(scope)
         server = scope.get("server") or (None, None)
         attributes: dict[str, Any] = {
             "http.request.method": method,
@@ -441,7 +442,7 @@ class TraceContextMiddleware:
             if value is not None:
                 attributes[key] = value
         span = self._tracer.start_span(
-            method if original is None else "HTTP",
+            name,
             context=self._parent(info),
             kind=SpanKind.SERVER,
             attributes=attributes,
@@ -501,9 +502,8 @@ def _name_route(span: Span, scope: Scope) -> None:
         if route is None or not span.is_recording():
             return
         route = bounded(route, URI_LIMIT)
-        method, original = _method(scope)
         span.set_attribute("http.route", route)
-        span.update_name(f"{method if original is None else 'HTTP'} {route}")
+        span.update_name(f"{_method(scope)[2]} {route}")
         fastapi: Any = scope.get(_FASTAPI_TELEMETRY)
         if (
             fastapi is not None

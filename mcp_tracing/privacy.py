@@ -17,6 +17,7 @@ the same hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -264,9 +265,14 @@ class Privacy:
             return _DSN_PASSWORD.sub(rf"\1{REDACTED}\3", value)
         return value
 
+    @functools.cached_property
+    def _fragments(self) -> tuple[str, ...]:
+        # Normalized once per Privacy, not once per key of every captured value.
+        return tuple(fragment.lower().translate(_SEPARATORS) for fragment in self.redact_keys)
+
     def _hidden(self, key: str) -> bool:
         normal = key.lower().translate(_SEPARATORS)
-        return any(fragment.lower().translate(_SEPARATORS) in normal for fragment in self.redact_keys)
+        return any(fragment in normal for fragment in self._fragments)
 
     def render(self, value: object) -> str:
         """Redacted, capped JSON of ``value``."""

@@ -285,13 +285,10 @@ class Proxy:
         parent: Context,
         at: int,
     ) -> None:
+        attributes = self._attributes(method, params, request_id)
         span = (
             self.tracer.start_span(
-                _spans.span_name(method, params),
-                context=parent,
-                kind=kind,
-                attributes=self._attributes(method, params, request_id),
-                start_time=at,
+                _spans.span_name(method, params), context=parent, kind=kind, attributes=attributes, start_time=at
             )
             if self.filter.traces(method)
             else trace.INVALID_SPAN  # an excluded method: no span, but still measured
@@ -299,9 +296,8 @@ class Proxy:
         _spans.record_arguments(span, method, params, self.privacy)
         token = _progress_token(params)
         key = _key(request_id)
-        waiting = _Pending(
-            span, method, _spans.target_of(method, params), self._attributes(method, params, None), at, kind, token
-        )
+        measured = {k: v for k, v in attributes.items() if k != attr.JSONRPC_REQUEST_ID}  # the metric's: no id
+        waiting = _Pending(span, method, _spans.target_of(method, params), measured, at, kind, token)
         with self._lock:
             pending.pop(key, None)  # a reused id: the newest request is the one its answer will answer
             pending[key] = waiting

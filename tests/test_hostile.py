@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,21 +72,31 @@ async def test_a_2mb_tool_name_over_stdio_makes_a_small_span(spans_file: Path) -
     assert_small_spans(spans_file, 5)
 
 
-@pytest.mark.subprocess
-@pytest.mark.anyio
-async def test_a_2mb_tool_name_over_http_makes_a_small_span(spans_file: Path) -> None:
+@asynccontextmanager
+async def raw_http_session(url: str) -> AsyncIterator[Callable[[dict[str, Any]], Awaitable[int]]]:
+    """A raw streamable-HTTP client past the handshake: yields ``post(message)``, which returns the status."""
     try:
         import httpx2 as httpx
     except ImportError:
         import httpx  # type: ignore[no-redef]
     headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    async with http_probe(spans_file) as url, httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         first = await client.post(url, json=HANDSHAKE[0], headers=headers)
-        session = {"mcp-session-id": first.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
-        await client.post(url, json=HANDSHAKE[1], headers={**headers, **session})
+        headers |= {"mcp-session-id": first.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        await client.post(url, json=HANDSHAKE[1], headers=headers)
+
+        async def post(message: dict[str, Any]) -> int:
+            return (await client.post(url, json=message, headers=headers)).status_code
+
+        yield post
+
+
+@pytest.mark.subprocess
+@pytest.mark.anyio
+async def test_a_2mb_tool_name_over_http_makes_a_small_span(spans_file: Path) -> None:
+    async with http_probe(spans_file) as url, raw_http_session(url) as post:
         for i in range(1, 21):
-            answer = await client.post(url, json=call(i, HUGE), headers={**headers, **session})
-            assert answer.status_code == 200
+            assert await post(call(i, HUGE)) == 200
     assert_small_spans(spans_file, 20)
 
 
@@ -104,20 +116,10 @@ async def calls_with_huge_names(transport: str, process: Any, port: int, calls: 
             while not (await process.stdout.receive()).endswith(b"\n"):  # one answer per line, each its own
                 pass
         return before, rss(process.pid)
-    try:
-        import httpx2 as httpx
-    except ImportError:
-        import httpx  # type: ignore[no-redef]
-    url = f"http://127.0.0.1:{port}/mcp"
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    async with httpx.AsyncClient(timeout=30) as client:
-        first = await client.post(url, json=HANDSHAKE[0], headers=headers)
-        session = {"mcp-session-id": first.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
-        await client.post(url, json=HANDSHAKE[1], headers={**headers, **session})
+    async with raw_http_session(f"http://127.0.0.1:{port}/mcp") as post:
         before = rss(process.pid)
         for i in range(1, calls + 1):
-            answer = await client.post(url, json=call(i, HUGE), headers={**headers, **session})
-            assert answer.status_code == 200
+            assert await post(call(i, HUGE)) == 200
     return before, rss(process.pid)
 
 
