@@ -72,6 +72,7 @@ async def http_probe(
     json_response: bool = False,
     traced: bool = True,
     policy: str = "default",
+    middleware_policy: str | None = None,
     python: str | None = None,
 ) -> AsyncIterator[str]:
     """Runs the HTTP probe server in a subprocess; yields its MCP URL; stops it (SIGTERM) and waits."""
@@ -82,6 +83,7 @@ async def http_probe(
         "PROBE_JSON": "1" if json_response else "0",
         "PROBE_TRACED": "1" if traced else "0",
         "PROBE_POLICY": policy,
+        "PROBE_MIDDLEWARE_POLICY": middleware_policy or "",
         "PROBE_REQUESTS": str(requests_file) if requests_file else "",
     }
     process = await anyio.open_process([python or sys.executable, str(HTTP_PROBE)], env=env, stderr=None)

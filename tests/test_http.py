@@ -282,6 +282,27 @@ async def test_untrusted_policy_starts_new_traces_links_what_arrived_and_ignores
     assert set(server.links) == {client.span_id, http_span.span_id}
 
 
+@pytest.mark.parametrize(("server", "middleware"), [("untrusted", "default"), ("default", "untrusted")])
+async def test_the_stricter_of_the_servers_and_the_middlewares_policies_holds(
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, server: str, middleware: str
+) -> None:
+    """``instrument_server(policy=...)`` and ``TraceContextMiddleware(policy=...)`` disagreeing, either way round
+    (the README's own snippet gave the middleware's ``default`` the last word): ``untrusted`` holds, a new trace
+    and no baggage from the caller."""
+    provider, exporter = capture
+    token = otel_context.attach(baggage.set_baggage("user.id", "42"))
+    try:
+        async with http_probe(spans_file, policy=server, middleware_policy=middleware) as url:
+            _, results = await call_tools(url, provider, [("context_report", {})])
+    finally:
+        otel_context.detach(token)
+    assert structured(results[0])["baggage"] == {}
+    spans = all_spans(exporter, spans_file)
+    client = one(spans, "tools/call context_report", "CLIENT")
+    served = one(spans, "tools/call context_report", "SERVER")
+    assert served.parent_id is None and served.trace_id != client.trace_id and client.span_id in served.links
+
+
 async def test_http_spans_nest_under_the_mcp_span_and_the_header_carries_them(
     capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ may connect at once). Settings come from the environment:
 * ``PROBE_STATELESS``/``PROBE_JSON``: ``1`` for stateless sessions / JSON responses instead of SSE;
 * ``PROBE_TRACED``: ``0`` serves without mcp_tracing (the baseline the tests compare against);
 * ``PROBE_POLICY``: the trust policy (``default``, ``gateway``, ``untrusted``);
+* ``PROBE_MIDDLEWARE_POLICY``: the HTTP middleware's, when it differs from the server's;
 * ``PROBE_REQUESTS``: a JSON-lines file where every HTTP request's method, trace headers and JSON body
   are recorded, as the server received them (outermost, before mcp_tracing sees them).
 
@@ -92,7 +93,7 @@ def build() -> Any:
         mcp_tracing.instrument_server(server, policy=policy)
     app = make_app()
     if traced:
-        app = mcp_tracing.TraceContextMiddleware(app, policy=policy)
+        app = mcp_tracing.TraceContextMiddleware(app, policy=os.environ.get("PROBE_MIDDLEWARE_POLICY") or policy)
     requests = os.environ.get("PROBE_REQUESTS")
     return recorder(app, requests) if requests else app
 
