@@ -51,7 +51,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import mcp_tracing
-from mcp_tracing._registry import IS_V2, MCP_VERSION
+from mcp_tracing._core.registry import IS_V2, MCP_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "benchmarks" / "bench_server.py"
@@ -303,7 +303,8 @@ def bench_tail_memory(minutes: int, per_minute: int) -> dict[str, Any]:
 def bench_show(spans: int, runs: int) -> dict[str, Any]:
     """``mcp-tracing show`` on a store of ``spans`` spans (10-span traces)."""
     from mcp_tracing import cli
-    from mcp_tracing.store import SqliteSpanExporter, TraceStore, _row  # pyright: ignore[reportPrivateUsage]
+    from mcp_tracing.store import SqliteSpanExporter, TraceStore
+    from mcp_tracing.store.exporter import _row  # pyright: ignore[reportPrivateUsage]
     from mcp_tracing.testing import SpanRecord
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import mcp_tracing
+from mcp_tracing.cli.tree import render_tree
 from mcp_tracing.testing import JsonLinesSpanExporter, read_spans
-from mcp_tracing.view import render_tree
 
 SPANS_FILE_ENV = "MCP_TRACING_EXAMPLE_SPANS"
 

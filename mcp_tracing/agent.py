@@ -25,17 +25,64 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import Token
 from types import TracebackType
-from typing import Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from . import _attributes as attr
-from . import _spans
-from ._tool_spans import PENDING_TOOL_CALL, PendingToolCall
-from ._version import __version__
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core import spans as _spans
+from mcp_tracing._core.attributes import (  # the taxonomy's attribute names, defined with the others
+    AGENT_TYPE as AGENT_TYPE,
+)
+from mcp_tracing._core.attributes import (
+    BYTES_WRITTEN as BYTES_WRITTEN,
+)
+from mcp_tracing._core.attributes import (
+    ISSUES_COUNT as ISSUES_COUNT,
+)
+from mcp_tracing._core.attributes import (
+    MODEL_NAME as MODEL_NAME,
+)
+from mcp_tracing._core.attributes import (
+    PASSED as PASSED,
+)
+from mcp_tracing._core.attributes import (
+    REQUEST_SOURCE as REQUEST_SOURCE,
+)
+from mcp_tracing._core.attributes import (
+    STATE_AT_START as STATE_AT_START,
+)
+from mcp_tracing._core.attributes import (
+    STORE_TYPE as STORE_TYPE,
+)
+from mcp_tracing._core.attributes import (
+    TEMPERATURE as TEMPERATURE,
+)
+from mcp_tracing._core.attributes import (
+    TOKENS_IN as TOKENS_IN,
+)
+from mcp_tracing._core.attributes import (
+    TOKENS_OUT as TOKENS_OUT,
+)
+from mcp_tracing._core.attributes import (
+    TOTAL_COST_ESTIMATE as TOTAL_COST_ESTIMATE,
+)
+from mcp_tracing._core.attributes import (
+    TURN_NUMBER as TURN_NUMBER,
+)
+from mcp_tracing._core.attributes import (
+    USED_TOOLS as USED_TOOLS,
+)
+from mcp_tracing._core.attributes import (
+    USER_ID as USER_ID,
+)
+from mcp_tracing._core.attributes import (
+    VALIDATOR_NAME as VALIDATOR_NAME,
+)
+from mcp_tracing._core.tool_spans import PENDING_TOOL_CALL, PendingToolCall
+from mcp_tracing._version import __version__
 
 __all__ = [
     "AGENT_TYPE",
@@ -63,23 +110,6 @@ __all__ = [
     "turn",
     "validator",
 ]
-
-USER_ID: Final = "user.id"
-AGENT_TYPE: Final = "gen_ai.agent.name"
-REQUEST_SOURCE: Final = "mcp_tracing.session.request_source"
-TOTAL_COST_ESTIMATE: Final = "mcp_tracing.session.total_cost_estimate"
-TURN_NUMBER: Final = "mcp_tracing.turn.number"
-STATE_AT_START: Final = "mcp_tracing.turn.state_at_start"
-MODEL_NAME: Final = "gen_ai.request.model"
-TOKENS_IN: Final = "gen_ai.usage.input_tokens"
-TOKENS_OUT: Final = "gen_ai.usage.output_tokens"
-TEMPERATURE: Final = "gen_ai.request.temperature"
-USED_TOOLS: Final = "mcp_tracing.model.used_tools"
-BYTES_WRITTEN: Final = "mcp_tracing.checkpoint.bytes_written"
-STORE_TYPE: Final = "mcp_tracing.checkpoint.store_type"
-VALIDATOR_NAME: Final = "mcp_tracing.validator.name"
-PASSED: Final = "mcp_tracing.validator.passed"
-ISSUES_COUNT: Final = "mcp_tracing.validator.issues_count"
 
 
 class AgentSpan:

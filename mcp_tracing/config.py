@@ -4,7 +4,7 @@
 
     mcp_tracing.configure("my-agent")
 
-Where spans go (``mcp_tracing._exporters`` reads the standard variables as the OpenTelemetry SDK documents them):
+Where spans go (``mcp_tracing._core.exporters`` reads the standard variables as the OpenTelemetry SDK documents them):
 
 * ``OTEL_TRACES_EXPORTER`` when set: ``mcp_tracing`` (the local store), ``otlp``, ``console``, ``none``, or any
   installed exporter entry point;
@@ -18,11 +18,11 @@ Metrics (the MCP duration histograms) follow ``OTEL_METRICS_EXPORTER``, else go 
 Processes started with ``mcp_tracing.stdio_client`` receive these variables and the absolute path of this
 process's store (``mcp_tracing.stdio.child_environment``), so a server that calls ``configure()`` exports to
 the same place under its own name, whatever its ``HOME``, ``XDG_DATA_HOME`` or working directory. After
-``configure()`` so do servers spawned by the SDK's own ``stdio_client`` (``mcp_tracing._spawn``; set
+``configure()`` so do servers spawned by the SDK's own ``stdio_client`` (``mcp_tracing._sdk.spawn``; set
 ``MCP_TRACING_SPAWN_ENVIRONMENT=off`` to leave those alone).
 
 Spans are exported every ``SCHEDULE_DELAY_MS`` (``OTEL_BSP_SCHEDULE_DELAY`` when set) and flushed, each wait
-bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._shutdown``), at exit and on SIGTERM.
+bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._core.shutdown``), at exit and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from . import _exporters, _shutdown, _spawn
+from mcp_tracing._core import exporters as _exporters
+from mcp_tracing._core import shutdown as _shutdown
+from mcp_tracing._sdk import spawn as _spawn
 
 __all__ = ["SCHEDULE_DELAY_MS", "TAIL_SAMPLING_ENV", "configure", "uses_otlp"]
 
@@ -154,7 +156,7 @@ def _processor(store_path: str | os.PathLike[str] | None, tail_sampling: bool | 
             multi.add_span_processor(batch)
         processor = multi
     if tail_sampling:
-        from .sampling import TailSamplingProcessor
+        from mcp_tracing.sampling import TailSamplingProcessor
 
         processor = TailSamplingProcessor(processor)
     return processor

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from opentelemetry import context as otel_context
@@ -41,17 +40,18 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _attributes as attr
-from ._bounds import URI_LIMIT, bounded
-from ._policy import POLICIES, Policy, check_policy
-from ._registry import IS_V2, registered_transport, sdk_original
-from ._shutdown import flush, flush_at_sigterm
-from ._spans import recorded_attributes
-from ._switch import ALWAYS_ON, Switch
-from ._transport import TransportInfo
-from ._version import __version__
-from .metrics import measured_session
-from .propagation import extract_headers, extract_meta, inject_headers
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.bounds import URI_LIMIT, bounded
+from mcp_tracing._core.policy import POLICIES, Policy, check_policy
+from mcp_tracing._core.registry import adapter, registered_transport, sdk_original
+from mcp_tracing._core.request_info import SCOPE_KEY, HttpRequestInfo, headers_of, read_info, request_info
+from mcp_tracing._core.shutdown import flush, flush_at_sigterm
+from mcp_tracing._core.spans import recorded_attributes
+from mcp_tracing._core.switch import ALWAYS_ON, Switch
+from mcp_tracing._core.transport import TransportInfo
+from mcp_tracing._version import __version__
+from mcp_tracing.metrics import measured_session
+from mcp_tracing.propagation import extract_meta, inject_headers
 
 __all__ = [
     "HttpRequestInfo",
@@ -66,10 +66,6 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-
-SCOPE_KEY: Final = "mcp_tracing.http"
-"""Where ``TraceContextMiddleware`` leaves ``HttpRequestInfo`` in the ASGI scope."""
-
 
 # ----------------------------------------------------------------------------------------- client
 
@@ -170,15 +166,14 @@ def instrument_http_client(
         _logger.warning("mcp_tracing: this HTTP client is already instrumented; leaving it as it is")
         return client
     if http_spans:
-        from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
-
-        instrumentor: Any = HTTPX2ClientInstrumentor if IS_V2 else HTTPXClientInstrumentor
-        instrumentor.instrument_client(client, tracer_provider=tracer_provider)
+        adapter().httpx_instrumentor().instrument_client(client, tracer_provider=tracer_provider)
     state = _state or TransportInfo(attr.TRANSPORT_TCP)
     session = otel_context.get_current()
 
     def wrap(transport: Any) -> _TracingTransport:
-        return _TracingTransport(transport, state, read_body=not IS_V2, session_context=session, switch=_switch)
+        return _TracingTransport(
+            transport, state, read_body=adapter().http_reads_body, session_context=session, switch=_switch
+        )
 
     client._transport = wrap(client._transport)
     mounts: dict[Any, Any] = client._mounts
@@ -236,48 +231,6 @@ async def streamable_http_client(
 
 
 # ----------------------------------------------------------------------------------------- server
-
-
-@dataclass
-class HttpRequestInfo:
-    """What arrived with one HTTP request, for the MCP server spans of the messages it carried."""
-
-    header_context: Context | None
-    span: Span | None = None
-    policy: Policy = "default"
-    client_address: str | None = None
-    client_port: int | None = None
-    session_id: str | None = None
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    # A repeated header is joined with "," (RFC 9110): a repeated traceparent then fails to parse and
-    # counts as absent, as W3C Trace Context requires. Bytes that are not ASCII decode as latin-1.
-    out: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers") or ():
-        name = bytes(raw_name).decode("latin-1").lower()
-        value = bytes(raw_value).decode("latin-1")
-        out[name] = f"{out[name]},{value}" if name in out else value
-    return out
-
-
-def request_info(scope: Scope) -> HttpRequestInfo:
-    """The ``HttpRequestInfo`` of a request: the middleware's, or one read from the scope's headers."""
-    found = scope.get(SCOPE_KEY)
-    if isinstance(found, HttpRequestInfo):
-        return found
-    return _read_info(scope, _headers(scope))
-
-
-def _read_info(scope: Scope, headers: Mapping[str, str]) -> HttpRequestInfo:
-    client = scope.get("client") or (None, None)
-    return HttpRequestInfo(
-        header_context=extract_headers(headers),
-        # Behind a trusted proxy the server takes the address from X-Forwarded-For: the peer's text too.
-        client_address=bounded(str(client[0])) if client[0] is not None else None,
-        client_port=client[1],
-        session_id=bounded(headers["mcp-session-id"]) if "mcp-session-id" in headers else None,
-    )
 
 
 _KNOWN_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
@@ -393,7 +346,7 @@ class TraceContextMiddleware:
         return None
 
     def _adopt(self, scope: Scope, span: Span) -> None:
-        info = _read_info(scope, _headers(scope))
+        info = read_info(scope, headers_of(scope))
         info.policy = self._policy
         info.span = span
         scope[SCOPE_KEY] = info
@@ -416,8 +369,8 @@ class TraceContextMiddleware:
         return info.header_context
 
     def _start(self, scope: Scope) -> tuple[Span, HttpRequestInfo]:
-        headers = _headers(scope)
-        info = _read_info(scope, headers)
+        headers = headers_of(scope)
+        info = read_info(scope, headers)
         info.policy = self._policy
         links: list[Link] = []
         if self._policy == "untrusted" and info.header_context is not None:

@@ -47,14 +47,15 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span, StatusCode, TracerProvider
 
-from . import _attributes as attr
-from . import _spans
-from ._client_tracer import chosen_parent
-from ._registry import IS_V2, ORIGINALS
-from ._switch import Switch
-from ._version import __version__
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core import spans as _spans
+from mcp_tracing._core.client_tracer import chosen_parent
+from mcp_tracing._core.registry import IS_V2, ORIGINALS
+from mcp_tracing._core.switch import Switch
+from mcp_tracing._version import __version__
 
 __all__ = ["McpInstrumentor"]
 
@@ -113,12 +114,12 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrapt.register_post_import_hook(patch, "mcp")
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from . import _compat
+        from mcp_tracing._sdk.fastmcp import restore_fastmcp
 
         self._generation += 1
         _SWITCH.on = False
         self._undo()
-        _compat.restore_fastmcp()
+        restore_fastmcp()
 
     def _undo(self) -> None:
         while self._restore:
@@ -130,13 +131,13 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from mcp.client.session import ClientSession
         from mcp.server.lowlevel import Server
 
-        from . import _compat
-        from ._shutdown import flush_at_sigterm
-        from ._spawn import carry_into_spawns
-        from .client import build_client_tracer
-        from .http import instrument_http_client, streamable_http_client
-        from .server import build_server_tracer
-        from .stdio import stdio_client
+        from mcp_tracing._core.shutdown import flush_at_sigterm
+        from mcp_tracing._sdk import adapter
+        from mcp_tracing._sdk.spawn import carry_into_spawns
+        from mcp_tracing.client import build_client_tracer
+        from mcp_tracing.http import instrument_http_client, streamable_http_client
+        from mcp_tracing.server import build_server_tracer
+        from mcp_tracing.stdio import stdio_client
 
         tracer_provider = options.get("tracer_provider")
         meter_provider = options.get("meter_provider")
@@ -154,13 +155,15 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         http_spans = bool(options.get("http_spans", False))
 
         def traced_session(session: Any) -> None:
-            _compat.install_client(session, build_client_tracer(**client_options))
+            adapter.install_client(session, build_client_tracer(**client_options))
 
         def traced_server(server: Any) -> None:
-            _compat.install_server(server, build_server_tracer(**server_options))
+            adapter.install_server(server, build_server_tracer(**server_options))
 
         if IS_V2:  # the SDK's own CLIENT span gives way to ours for traced sessions, until uninstrument()
-            self._restore.append(_compat.hold_sdk_client_span_gate())
+            from mcp_tracing._sdk.v2 import hold_sdk_client_span_gate
+
+            self._restore.append(hold_sdk_client_span_gate())
         self._after_init(ClientSession, traced_session)
         self._after_init(Server, traced_server)
 
@@ -168,7 +171,7 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # fastmcp's Client (its own transports, its session in a task of its own), when it is imported.
             if generation != self._generation:
                 return
-            from ._fastmcp import wrap_fastmcp_client_class
+            from mcp_tracing._sdk.fastmcp import wrap_fastmcp_client_class
 
             try:
                 self._restore.append(wrap_fastmcp_client_class())
@@ -182,12 +185,10 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # span is the child's parent. ``server.env`` is merged over it by the SDK, so the caller's values win.
         self._restore.append(carry_into_spawns())
 
-        http_module = importlib.import_module("mcp.client.streamable_http")
-        create_client: Callable[..., Any] = http_module.create_mcp_http_client
-
-        @functools.wraps(create_client)
-        def create_mcp_http_client(*args: Any, **kwargs: Any) -> Any:
-            client = create_client(*args, **kwargs)
+        def create_mcp_http_client(
+            wrapped: Callable[..., Any], _instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            client = wrapped(*args, **kwargs)
             try:
                 return instrument_http_client(
                     client, http_spans=http_spans, tracer_provider=tracer_provider, _switch=_SWITCH
@@ -196,7 +197,9 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _logger.exception("mcp_tracing could not instrument the SDK's HTTP client")
                 return client
 
-        self._replace(http_module, "create_mcp_http_client", create_mcp_http_client)
+        self._wrap(
+            importlib.import_module("mcp.client.streamable_http"), "create_mcp_http_client", create_mcp_http_client
+        )
 
         traced_http_client = functools.partial(
             streamable_http_client, http_spans=http_spans, tracer_provider=tracer_provider, _switch=_SWITCH
@@ -214,33 +217,36 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _after_init(self, cls: type[Any], install: Callable[[Any], None]) -> None:
         """Runs ``install(self)`` after every ``cls.__init__`` (never failing the construction)."""
-        original = cls.__dict__["__init__"]
 
-        @functools.wraps(original)
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, *args, **kwargs)
+        def __init__(
+            wrapped: Callable[..., None], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> None:
+            wrapped(*args, **kwargs)
             try:  # a subclass reaches here through super().__init__(); tracing an object twice is a no-op
-                install(self)
+                install(instance)
             except Exception:
-                _logger.exception("mcp_tracing could not instrument %s", type(self).__name__)
+                _logger.exception("mcp_tracing could not instrument %s", type(instance).__name__)
 
-        cls.__init__ = __init__
-        self._restore.append(lambda: setattr(cls, "__init__", original))
+        self._wrap(cls, "__init__", __init__)
 
-    def _replace(self, module: Any, name: str, replacement: Any) -> None:
-        original = getattr(module, name)
-        setattr(module, name, replacement)
-        self._restore.append(lambda: setattr(module, name, original))
+    def _wrap(self, owner: object, name: str, wrapper: Callable[..., Any]) -> None:
+        """``wrapt``'s wrapper on ``owner.name``, taken off again (``unwrap``) by ``uninstrument()``."""
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        self._restore.append(lambda: unwrap(owner, name))
 
-    def _replace_everywhere(self, home: str, name: str, replacement: Any) -> None:
-        """Puts ``replacement`` wherever the SDK's ``home.name`` is bound in an imported ``mcp`` module (its
-        re-exports too), and remembers the original for mcp_tracing's own drop-ins."""
+    def _replace_everywhere(self, home: str, name: str, replacement: Callable[..., Any]) -> None:
+        """Calls ``replacement`` instead of the SDK's ``home.name`` wherever that is bound in an imported ``mcp``
+        module (its re-exports too), and remembers the original for mcp_tracing's own drop-ins."""
         original = getattr(importlib.import_module(home), name)
         ORIGINALS[(home, name)] = original
         self._restore.append(lambda: ORIGINALS.pop((home, name), None))
+
+        def instead(_wrapped: object, _instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return replacement(*args, **kwargs)
+
         for module in _sdk_modules():
             if getattr(module, name, None) is original:
-                self._replace(module, name, replacement)
+                self._wrap(module, name, instead)
 
 
 def _rooted(

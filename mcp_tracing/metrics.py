@@ -22,9 +22,9 @@ from typing import Final
 from opentelemetry.metrics import Histogram, MeterProvider, NoOpHistogram, get_meter
 from opentelemetry.util.types import AttributeValue
 
-from . import _attributes as attr
-from ._transport import TransportInfo
-from ._version import __version__
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.transport import TransportInfo
+from mcp_tracing._version import __version__
 
 __all__ = [
     "BUCKETS",

@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final, cast
 
-from ._paths import absolute, data_dir
+from mcp_tracing._core.paths import absolute, data_dir
 
 __all__ = [
     "CAPTURE_CONTENT_ENV",

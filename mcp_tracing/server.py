@@ -31,12 +31,12 @@ from typing import TypeVar
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from ._client_tracer import ClientTracer, tracing_parts
-from ._policy import Policy, check_policy
-from ._registry import adapter
-from ._server_tracer import ServerTracer, TracingServerMiddleware
-from ._switch import ALWAYS_ON, Switch
-from .privacy import Privacy
+from mcp_tracing._core.client_tracer import ClientTracer, tracing_parts
+from mcp_tracing._core.policy import Policy, check_policy
+from mcp_tracing._core.registry import adapter
+from mcp_tracing._core.server_tracer import ServerTracer, TracingServerMiddleware
+from mcp_tracing._core.switch import ALWAYS_ON, Switch
+from mcp_tracing.privacy import Privacy
 
 __all__ = ["TracingServerMiddleware", "build_server_tracer", "instrument_server"]
 

@@ -24,7 +24,7 @@ last spans; a server that exits at once is not waited for.
 Child side. An instrumented server (``instrument_server``) opens an ``mcp.server.session`` span when it
 starts serving, as a child of the ``TRACEPARENT`` it was spawned with; messages that carry no ``_meta``
 context are parented to it. The span ends when serving ends (stdin EOF) and spans are flushed first thing
-then, at exit and on SIGTERM, each wait bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._shutdown``).
+then, at exit and on SIGTERM, each wait bounded by ``MCP_TRACING_SHUTDOWN_TIMEOUT`` (``mcp_tracing._core.shutdown``).
 
 Usage::
 
@@ -50,12 +50,12 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import unwrap
 
-from . import _attributes as attr
-from ._environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
-from ._registry import registered_transport, sdk_original
-from ._transport import TransportInfo
-from .metrics import measured_session
-from .propagation import inject_env
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
+from mcp_tracing._core.registry import registered_transport, sdk_original
+from mcp_tracing._core.transport import TransportInfo
+from mcp_tracing.metrics import measured_session
+from mcp_tracing.propagation import inject_env
 
 __all__ = [
     "DEFAULT_GRACE_S",
@@ -89,14 +89,14 @@ def child_environment(
 
     Returns:
         A new dict: the telemetry settings (``OTEL_*``/``MCP_TRACING_*``, the absolute store and hash-key
-        paths; ``mcp_tracing._environment``), then ``env``, then the trace context (kept as given when ``env``
+        paths; ``mcp_tracing._core.environment``), then ``env``, then the trace context (kept as given when ``env``
         already has a ``TRACEPARENT``).
     """
     out = telemetry_environment(parent_env)
     out.update(env or {})
     try:
         inject_env(out, context=context, keep_existing=True)
-        from .sampling import KEEP_TRACE_ENV, is_kept
+        from mcp_tracing.sampling import KEEP_TRACE_ENV, is_kept
 
         trace_id = trace.get_current_span(context).get_span_context().trace_id
         if trace_id and is_kept(trace_id):

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ._records import SpanRecord, span_record
+from mcp_tracing.store.records import SpanRecord, span_record
 
 __all__ = ["JsonLinesSpanExporter", "SpanRecord", "capture_spans", "read_spans", "span_record"]
 

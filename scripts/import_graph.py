@@ -7,7 +7,10 @@ Every ``import`` and ``from ... import`` of a package module counts, at module l
 (a lazy import is a dependency all the same, only deferred); imports under ``if TYPE_CHECKING:`` do not
 (they never run). ``from . import name`` counts as an import of the submodule ``name`` when there is one.
 The package's ``__init__`` is left out as a target: importing any submodule runs it first, so an edge to it
-says nothing, and it is where the SDK adapter is registered with the core (see ``_registry``).
+says nothing, and it is where the SDK adapter is registered with the core (see ``_core/registry.py``).
+
+It also fails on an import that points up the layers (``LAYERS``, lowest first): a module may import its own
+layer and the layers below, never one above. README.md's "Architecture" explains the layers.
 """
 
 from __future__ import annotations
@@ -18,6 +21,43 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # The core: spans, attributes, tracers, lifecycle, and the public modules that are its vocabulary (what
+    # to propagate, hide, sample and count) and its exporter (the local store). Nothing here knows an SDK.
+    ("core", ("_core", "_version", "propagation", "privacy", "sampling", "metrics", "store")),
+    # The public integration API, built on the core: sessions, servers, transports, the agent taxonomy.
+    ("api", ("client", "server", "stdio", "http", "agent", "testing")),
+    # The SDK adapters: the only code that knows an SDK's internals; registered with the core's registry.
+    ("adapters", ("_sdk",)),
+    # What turns it all on: the package itself (it registers the adapter), configure(), the instrumentor.
+    ("entry", ("", "config", "instrumentor")),
+    # The tools: the CLI (tree, search, patterns, waterfall, demo) and the proxy for unmodified servers.
+    ("tools", ("cli", "proxy")),
+)
+
+
+def layer_of(module: str, package: str = "mcp_tracing") -> int:
+    """The index in ``LAYERS`` of a package module (the longest matching prefix wins)."""
+    relative = module.removeprefix(package).removeprefix(".")
+    best, best_length = -1, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            matches = relative == prefix or relative.startswith(prefix + ".") or prefix == ""
+            if matches and len(prefix) > best_length:
+                best, best_length = index, len(prefix)
+    return best
+
+
+def upward(graph: dict[str, set[str]], package: str = "mcp_tracing") -> list[tuple[str, str]]:
+    """The imports that point from a layer to one above it."""
+    return sorted(
+        (module, target)
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target, package) > layer_of(module, package)
+    )
 
 
 def _type_checking_nodes(tree: ast.Module) -> set[int]:
@@ -133,9 +173,16 @@ def main(argv: list[str]) -> int:
     found = cycles(graph)
     for component in found:
         print(f"import cycle among: {', '.join(component)}", file=sys.stderr)
+    against = upward(graph, package.name)
+    for module, target in against:
+        print(
+            f"import against the layers: {module} ({LAYERS[layer_of(module, package.name)][0]}) imports "
+            f"{target} ({LAYERS[layer_of(target, package.name)][0]})",
+            file=sys.stderr,
+        )
     edges = sum(len(targets) for targets in graph.values())
-    print(f"{package.name}: {len(graph)} modules, {edges} imports, {len(found)} cycles")
-    return 1 if found else 0
+    print(f"{package.name}: {len(graph)} modules, {edges} imports, {len(found)} cycles, {len(against)} upward")
+    return 1 if found or against else 0
 
 
 if __name__ == "__main__":

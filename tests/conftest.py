@@ -1,23 +1,16 @@
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import threading
-import urllib.request
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.otlp import OtlpReceiver
 from opentelemetry import trace
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -115,111 +108,9 @@ def _hash_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # order the tests run in.
     monkeypatch.delenv("MCP_TRACING_STORE", raising=False)
     # The stores this process writes, which children are told: none left over from another test.
-    from mcp_tracing import store
+    from mcp_tracing.store import exporter
 
-    monkeypatch.setattr(store, "_writing", [])
-
-
-def other_python() -> str:
-    """The interpreter of the other mcp major version's venv (scripts/test sets it); skips the test without it.
-
-    Under CI a missing interpreter fails the test instead: the cross-version check must not go quiet.
-    """
-    path = os.environ.get("MCP_TRACING_OTHER_PYTHON")
-    if path and Path(path).exists():
-        return path
-    if os.environ.get("CI"):
-        pytest.fail("CI must set MCP_TRACING_OTHER_PYTHON to the other mcp major version's interpreter")
-    pytest.skip("MCP_TRACING_OTHER_PYTHON is not set (scripts/test sets it)")
-
-
-class OtlpReceiver(BaseHTTPRequestHandler):
-    """An OTLP/HTTP traces endpoint that decodes what it gets; with ``forward_to``, also a recording proxy."""
-
-    spans: list[dict[str, Any]] = []
-    bodies: list[bytes] = []
-    auth: list[tuple[str | None, frozenset[str]]] = []
-    """Per traces export: its ``x-otlp-auth`` header and the services whose spans it carried."""
-    metric_bodies: list[bytes] = []
-    forward_to: str | None = None
-    delay_s: float = 0.0
-    """How long each answer takes (a slow backend)."""
-    metrics_status: int = 200
-    """What ``/v1/metrics`` answers (405: a traces-only backend such as Phoenix)."""
-    lock = threading.Lock()
-    arrived = threading.Condition(lock)
-
-    @classmethod
-    def wait_for(cls, enough: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> list[dict[str, Any]]:
-        """Blocks until ``enough(spans)`` holds (checked at each export received), or fails after ``timeout``."""
-        with cls.arrived:
-            if not cls.arrived.wait_for(lambda: enough(cls.spans), timeout):
-                pytest.fail(f"spans did not arrive in {timeout}s: {[(s['service'], s['name']) for s in cls.spans]}")
-            return list(cls.spans)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.delay_s:
-            threading.Event().wait(self.delay_s)  # a slow backend: the answer comes this much later
-        if self.path == "/v1/metrics":
-            self.metric_bodies.append(body)
-            if self.metrics_status != 200:
-                self.send_response(self.metrics_status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self._reply(ExportMetricsServiceResponse().SerializeToString())
-            return
-        request = ExportTraceServiceRequest.FromString(body)
-        self.bodies.append(body)
-        if self.forward_to is not None:
-            forwarded = urllib.request.Request(
-                self.forward_to + self.path, data=body, headers={"Content-Type": "application/x-protobuf"}
-            )
-            with urllib.request.urlopen(forwarded, timeout=30) as response:
-                assert response.status == 200
-        with self.lock:
-            services = frozenset(
-                a.value.string_value
-                for r in request.resource_spans
-                for a in r.resource.attributes
-                if a.key == "service.name"
-            )
-            self.auth.append((self.headers.get("x-otlp-auth"), services))
-            for resource_spans in request.resource_spans:
-                attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        self.spans.append(
-                            {
-                                "path": self.path,
-                                "service": attrs.get("service.name"),
-                                "name": span.name,
-                                "kind": Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                                "scope": scope_spans.scope.name,
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent_id": span.parent_span_id.hex() or None,
-                                "attributes": {a.key: _any_value(a.value) for a in span.attributes},
-                            }
-                        )
-            self.arrived.notify_all()
-        self._reply(ExportTraceServiceResponse().SerializeToString())
-
-    def _reply(self, payload: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def _any_value(value: Any) -> object:
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind in ("string_value", "int_value", "bool_value", "double_value") else kind
+    monkeypatch.setattr(exporter, "_writing", [])
 
 
 @pytest.fixture

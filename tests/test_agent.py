@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from helpers.inprocess import traced
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from test_inprocess import traced
 
-from mcp_tracing import _attributes as attr
 from mcp_tracing import agent
+from mcp_tracing._core import attributes as attr
 
 pytestmark = pytest.mark.anyio
 

@@ -1,94 +1,20 @@
-"""``mcp_tracing.analyze`` over traces built span by span: each pattern found, and what must not be flagged."""
+"""``mcp_tracing.store.patterns`` over traces built span by span: each pattern found, and what must not be flagged."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers.traces import MS, T0, Trace, write
 
-from mcp_tracing import _attributes as attr
-from mcp_tracing.analyze import Finding, Thresholds, analyze, flagged, rank
+from mcp_tracing._core import attributes as attr
 from mcp_tracing.cli import main
-from mcp_tracing.store import SqliteSpanExporter, _row  # pyright: ignore[reportPrivateUsage]
+from mcp_tracing.cli.tree import render_tree
+from mcp_tracing.store.patterns import Finding, Thresholds, analyze, flagged, rank
 from mcp_tracing.testing import SpanRecord
-from mcp_tracing.view import render_tree
 
 pytestmark = pytest.mark.sdk_independent  # the same on either SDK line: scripts/test runs it on mcp 2.x only
-
-MS = 1_000_000
-T0 = time.time_ns() - 60_000 * MS  # a minute ago: inside --since 1h
-
-
-class Trace:
-    """Builds one trace: times in milliseconds from its start, ids in creation order."""
-
-    def __init__(self, trace_id: str = "a" * 32, *, t0: int = T0) -> None:
-        self.trace_id = trace_id
-        self.t0 = t0
-        self.spans: list[SpanRecord] = []
-        self._ids = itertools.count(1)
-
-    def span(
-        self,
-        name: str,
-        start: float,
-        end: float,
-        parent: SpanRecord | str | None = None,
-        *,
-        kind: str = "INTERNAL",
-        service: str = "agent",
-        pid: int = 1,
-        **attributes: Any,
-    ) -> SpanRecord:
-        record = SpanRecord(
-            name=name,
-            trace_id=self.trace_id,
-            span_id=f"{self.trace_id[:4]}{next(self._ids):012x}",
-            parent_id=parent.span_id if isinstance(parent, SpanRecord) else parent,
-            kind=kind,
-            start_ns=self.t0 + int(start * MS),
-            end_ns=self.t0 + int(end * MS),
-            status="UNSET",
-            service=service,
-            pid=pid,
-            attributes=attributes,
-        )
-        self.spans.append(record)
-        return record
-
-    def call(
-        self,
-        tool: str,
-        start: float,
-        end: float,
-        parent: SpanRecord,
-        *,
-        server: str = "files",
-        shape: str = "path",
-        digest: str | None = None,
-    ) -> SpanRecord:
-        """An agent's ``tool.call`` span standing for one MCP ``tools/call`` (as mcp_tracing records it)."""
-        return self.span(
-            "tool.call",
-            start,
-            end,
-            parent,
-            **{
-                attr.MCP_METHOD_NAME: attr.TOOLS_CALL,
-                attr.GEN_AI_TOOL_NAME: tool,
-                attr.SERVER_NAME: server,
-                attr.TOOL_ARGS_SHAPE: shape,
-                attr.TOOL_ARGS_HASH: digest or f"{start:032.0f}",
-            },
-        )
-
-    def turn(self, start: float = 0, end: float = 200) -> SpanRecord:
-        root = next((s for s in self.spans if s.parent_id is None), None) or self.span("agent.session", 0, 5000)
-        return self.span("agent.turn", start, end, root)
 
 
 def kinds(findings: list[Finding]) -> list[str]:
@@ -335,13 +261,6 @@ def test_flagged_spans_are_marked_in_the_tree_with_time_bars() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the CLI
-
-
-def write(path: Path, *traces: Trace) -> None:
-    exporter = SqliteSpanExporter(path)
-    connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
-    exporter._insert(connection, [_row(s) for t in traces for s in t.spans])  # pyright: ignore[reportPrivateUsage]
-    connection.close()
 
 
 def n_plus_one_trace(trace_id: str, offset_ms: int = 0) -> Trace:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core.registry import IS_V2
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,6 +10,8 @@ from typing import Any
 import anyio
 import pytest
 from helpers import all_spans, one, probe_params, structured
+from helpers.inprocess import McpServer, connected, traced
+from helpers.stdio_calls import assert_one_client_and_one_server_span_per_request, run_calls
 from mcp.types import CreateMessageResult, ElicitResult, ErrorData, ListRootsResult
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -17,12 +19,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_inprocess import McpServer, connected, traced
-from test_stdio import assert_one_client_and_one_server_span_per_request, run_calls
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.registry import IS_V2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
 from _probe_tools import add_probe_tools
@@ -169,7 +169,7 @@ async def test_an_untrusted_server_cannot_put_the_clients_callback_in_its_trace_
 
 
 def test_the_stricter_policy_holds_when_middleware_and_server_both_give_one() -> None:
-    from mcp_tracing._policy import stricter
+    from mcp_tracing._core.policy import stricter
 
     assert stricter("default", "untrusted") == stricter("untrusted", "default") == "untrusted"
     assert stricter("gateway", "default") == stricter("default", "gateway") == "gateway"

@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import anyio
 import pytest
+from helpers.inprocess import traced
 from mcp import ClientSession
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, Span, StatusCode
-from test_inprocess import traced
 
-from mcp_tracing import _attributes as attr
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.registry import IS_V2
 
 pytestmark = pytest.mark.anyio
 

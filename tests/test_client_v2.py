@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.registry import IS_V2
 
 pytestmark = [
     pytest.mark.anyio,
@@ -62,7 +62,7 @@ async def test_the_auto_mode_probe_refused_by_an_older_server_is_not_an_error(
     """A 2.x ``Client`` in auto mode asks an mcp 1.x server ``server/discover`` first, is refused, and falls back to
     ``initialize``: the refusal is recorded (code, ``mcp_tracing.discover.refused``) on both sides, never as an
     error, so the session does not show up among failing traces."""
-    from conftest import other_python
+    from helpers.processes import other_python
     from mcp import Client
 
     provider, exporter = capture

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.processes import assert_lesson_shape, run_python
 
-from mcp_tracing import _attributes as attr
-from mcp_tracing.analyze import analyze
+from mcp_tracing._core import attributes as attr
 from mcp_tracing.store import TraceStore
+from mcp_tracing.store.patterns import analyze
 from mcp_tracing.testing import SpanRecord
 
 CONFIGURE_TWICE = """
@@ -30,18 +28,6 @@ with trace.get_tracer("t").start_as_current_span("configured.span"):
     pass
 print(first.resource.attributes["service.name"])
 """
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MCP_TRACING_"))}
-    return {**env, **extra}
-
-
-def run_python(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    """This interpreter with ``args``, in an environment free of OTel/mcp_tracing settings but ``env``."""
-    return subprocess.run(
-        [sys.executable, *args], env=clean_env(**env), capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 @pytest.mark.parametrize("case", ["fresh", "existing"])
@@ -63,26 +49,6 @@ def test_otel_service_name_wins(tmp_path: Path) -> None:
         ["-c", CONFIGURE_TWICE, "fresh"], MCP_TRACING_STORE=str(tmp_path / "t.db"), OTEL_SERVICE_NAME="from-env"
     )
     assert done.stdout.strip() == "from-env", done.stderr
-
-
-def assert_lesson_shape(spans: list[dict[str, Any]]) -> None:
-    """agent.session -> agent.turn -> tool.call -> server spans of two other processes, in one trace."""
-    by_id = {s["span_id"]: s for s in spans}
-    assert len({s["trace_id"] for s in spans}) == 1
-
-    def ancestors(span: dict[str, Any]) -> list[str]:
-        names = []
-        while span.get("parent_id") in by_id:
-            span = by_id[span["parent_id"]]
-            names.append(span["name"])
-        return names
-
-    server_spans = [s for s in spans if s["name"].startswith("tools/call") and s["service"] != "demo-agent"]
-    assert {s["service"] for s in server_spans} == {"files-server", "sql-server"}
-    for span in server_spans:
-        assert ancestors(span)[:3] == ["tool.call", "agent.turn", "agent.session"], span
-    names = {s["name"] for s in spans}
-    assert {"model.call", "state.checkpoint", "validator.run", "fs.read", "db.query", "POST /mcp"} <= names
 
 
 def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Path) -> None:
@@ -161,7 +127,7 @@ def test_seeded_secrets_appear_nowhere_in_the_exported_data(
     every exported OTLP byte (attributes, events, links, resource, status) is scanned for them. The OTLP auth
     header reaches the backend from every process (the stdio child gets ``OTEL_EXPORTER_OTLP_HEADERS``, as it
     must to export) and is in no span."""
-    from conftest import OtlpReceiver
+    from helpers.otlp import OtlpReceiver
 
     endpoint, received = otlp_receiver
     script = Path(__file__).resolve().parent / "servers" / "secret_agent.py"

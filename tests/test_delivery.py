@@ -19,20 +19,20 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import OtlpReceiver
 from helpers import free_port
+from helpers.otlp import OtlpReceiver
+from helpers.processes import assert_lesson_shape, clean_env
 from mcp import ClientSession
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from test_configure_demo import assert_lesson_shape, clean_env
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
 from mcp_tracing import cli
-from mcp_tracing.analyze import lost_halves
+from mcp_tracing._core import attributes as attr
 from mcp_tracing.store import SqliteSpanExporter, TraceStore
+from mcp_tracing.store.patterns import lost_halves
 from mcp_tracing.testing import span_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -544,11 +544,11 @@ class _StuckProvider:
 def test_a_stuck_flush_is_waited_for_only_as_long_as_the_timeout_and_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from mcp_tracing import _shutdown
+    from mcp_tracing._core import shutdown as _shutdown
 
     stuck = _StuckProvider()
     try:
-        with caplog.at_level(logging.WARNING, logger="mcp_tracing._shutdown"):
+        with caplog.at_level(logging.WARNING, logger="mcp_tracing._core.shutdown"):
             started = time.monotonic()
             results = [_shutdown.flush(stuck, timeout=0.2) for _ in range(2)]  # type: ignore[arg-type]
             waited = time.monotonic() - started
@@ -560,14 +560,14 @@ def test_a_stuck_flush_is_waited_for_only_as_long_as_the_timeout_and_said_once(
 
 
 def test_a_failing_flush_is_logged_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
-    from mcp_tracing import _shutdown
+    from mcp_tracing._core import shutdown as _shutdown
 
     ran: list[str] = []
 
     def broken() -> None:
         raise RuntimeError("exporter bug")
 
-    with caplog.at_level(logging.WARNING, logger="mcp_tracing._shutdown"):
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing._core.shutdown"):
         late = _shutdown.run_bounded([("broken", broken), ("fine", lambda: ran.append("fine"))], 5)
     assert late == [] and ran == ["fine"]
     assert [r.getMessage() for r in caplog.records] == ["mcp_tracing: broken failed"]
@@ -576,10 +576,10 @@ def test_a_failing_flush_is_logged_and_the_others_still_run(caplog: pytest.LogCa
 def test_a_bad_shutdown_timeout_is_ignored_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from mcp_tracing import _shutdown
+    from mcp_tracing._core import shutdown as _shutdown
 
     monkeypatch.setenv("MCP_TRACING_SHUTDOWN_TIMEOUT", "soon")
-    with caplog.at_level(logging.WARNING, logger="mcp_tracing._shutdown"):
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing._core.shutdown"):
         assert _shutdown.shutdown_timeout() == _shutdown.DEFAULT_SHUTDOWN_TIMEOUT_S
     monkeypatch.setenv("MCP_TRACING_SHUTDOWN_TIMEOUT", "0.5")
     assert _shutdown.shutdown_timeout() == 0.5
@@ -588,7 +588,7 @@ def test_a_bad_shutdown_timeout_is_ignored_with_a_warning(
 
 FORKED = """
 import os, sys
-from mcp_tracing import _shutdown
+from mcp_tracing._core import shutdown as _shutdown
 _shutdown._helpers.prepare(2)
 pid = os.fork()
 if pid == 0:  # the helper threads did not come along: new ones must run the job
@@ -679,7 +679,7 @@ def test_configure_makes_the_sdks_own_spawns_carry_the_context_and_the_store(tmp
 def test_exporters_follow_the_opentelemetry_variables(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], traces: list[str], metrics: list[str]
 ) -> None:
-    from mcp_tracing import _exporters
+    from mcp_tracing._core import exporters as _exporters
 
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         monkeypatch.delenv(name)
@@ -695,12 +695,12 @@ def test_exporters_follow_the_opentelemetry_variables(
 def test_unknown_exporters_and_a_missing_grpc_exporter_are_said_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    from mcp_tracing import _exporters
+    from mcp_tracing._core import exporters as _exporters
 
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,zipkin_json")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     monkeypatch.setattr(_exporters, "_warned", set())
-    with caplog.at_level(logging.WARNING, logger="mcp_tracing._exporters"):
+    with caplog.at_level(logging.WARNING, logger="mcp_tracing._core.exporters"):
         for _ in range(2):
             made = _exporters.span_exporters(tmp_path / "t.db")
             assert [type(e).__name__ for e in made] == ["OTLPSpanExporter"]  # over HTTP/protobuf instead

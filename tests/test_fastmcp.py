@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
-from mcp_tracing import _compat
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._sdk import fastmcp as _sdk_fastmcp
 from mcp_tracing.instrumentor import McpInstrumentor
 from mcp_tracing.testing import SpanRecord
 
@@ -35,12 +35,12 @@ def default_mode() -> Iterator[None]:
     settings.__pydantic_fields_set__.discard("telemetry_mode")
     settings.telemetry_mode = "native"
     settings.__pydantic_fields_set__.discard("telemetry_mode")
-    _compat._fastmcp_quieted = False  # pyright: ignore[reportPrivateUsage]
+    _sdk_fastmcp._fastmcp_quieted = False  # pyright: ignore[reportPrivateUsage]
     try:
         yield
     finally:
         settings.telemetry_mode = saved
-        _compat._fastmcp_quieted = False  # pyright: ignore[reportPrivateUsage]
+        _sdk_fastmcp._fastmcp_quieted = False  # pyright: ignore[reportPrivateUsage]
 
 
 def adder() -> Any:
@@ -174,7 +174,7 @@ async def test_zero_code_fastmcp_client_gives_one_trace_per_session(
     capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
 ) -> None:
     """Before: one trace per message (no span current in an app without tracing code)."""
-    from mcp_tracing import _fastmcp
+    from mcp_tracing._sdk import fastmcp as _fastmcp
 
     provider, exporter = capture
     users, init = _fastmcp.users(), fastmcp.Client.__init__

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
+from mcp_tracing._core import attributes as attr
 from mcp_tracing.testing import SpanRecord
 
 pytestmark = pytest.mark.anyio

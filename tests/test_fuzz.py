@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from mcp_tracing._bounds import NAME_LIMIT, URI_LIMIT
+from mcp_tracing._core.bounds import NAME_LIMIT, URI_LIMIT
 from mcp_tracing.privacy import Privacy
 from mcp_tracing.propagation import extract_env, extract_headers, extract_meta, inject_env, inject_headers, inject_meta
 from mcp_tracing.proxy import Framer, Proxy, messages

@@ -17,9 +17,9 @@ import pytest
 from helpers import HANDSHAKE, HUGE, PROBE, free_port, http_probe, read_until, rss, wrap_env
 from helpers import tool_call as call
 
-from mcp_tracing import _attributes as attr
-from mcp_tracing import _spans
-from mcp_tracing._bounds import CUT_MARK, NAME_LIMIT, URI_LIMIT
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core import spans as _spans
+from mcp_tracing._core.bounds import CUT_MARK, NAME_LIMIT, URI_LIMIT
 from mcp_tracing.testing import read_spans
 
 # ------------------------------------------------------------------ row 1: peer-given strings are bounded

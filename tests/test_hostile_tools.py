@@ -17,10 +17,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from mcp_tracing import _attributes as attr
-from mcp_tracing._bounds import CUT_MARK, NAME_LIMIT
-from mcp_tracing._text import terminal_safe
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.bounds import CUT_MARK, NAME_LIMIT
 from mcp_tracing.cli import main
+from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.store import SqliteSpanExporter
 
 pytestmark = pytest.mark.sdk_independent
@@ -493,9 +493,9 @@ def test_the_html_page_shows_control_and_bidi_characters_as_escapes(tmp_path: Pa
     followed it (``exe.png`` shown for ``\\u202egnp.exe``)."""
     import re
 
-    from mcp_tracing.analyze import LABELS, Finding
+    from mcp_tracing.cli.waterfall import render_html
     from mcp_tracing.store import TraceStore
-    from mcp_tracing.waterfall import render_html
+    from mcp_tracing.store.patterns import LABELS, Finding
 
     store = tmp_path / "traces.db"
     trace_id = hostile_trace(store)

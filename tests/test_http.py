@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import pytest
 from helpers import all_spans, http_probe, one, read_requests, structured
+from helpers.requests import header
 from mcp import ClientSession
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
+from mcp_tracing._core import attributes as attr
 from mcp_tracing.privacy import args_hash
 from mcp_tracing.testing import SpanRecord, read_spans
 
@@ -66,12 +67,6 @@ async def call_tools(
 def traceparent_ids(value: str) -> tuple[str, str]:
     _, trace_id, span_id, _ = value.split("-")
     return trace_id, span_id
-
-
-def header(request: dict[str, Any], name: str) -> str | None:
-    values = [v for k, v in request["headers"] if k == name]
-    assert len(values) <= 1
-    return values[0] if values else None
 
 
 @pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
@@ -336,7 +331,7 @@ def test_unknown_policies_are_rejected() -> None:
 async def test_client_and_server_on_different_mcp_major_versions_give_one_trace_over_http(
     capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path
 ) -> None:
-    from conftest import other_python
+    from helpers.processes import other_python
 
     python = other_python()
     provider, exporter = capture

@@ -10,17 +10,17 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import OtlpReceiver
 from helpers import read_requests
+from helpers.inprocess import McpServer, connected
+from helpers.otlp import OtlpReceiver
 from mcp import ClientSession
 from mcp.client import stdio as sdk_stdio
 from mcp.client.stdio import stdio_client as EARLY_STDIO_CLIENT
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_inprocess import McpServer, connected
 
-from mcp_tracing import _attributes as attr
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.registry import IS_V2
 from mcp_tracing.instrumentor import McpInstrumentor
 
 pytestmark = pytest.mark.anyio
@@ -226,7 +226,7 @@ async def test_instrumented_http_client_sends_traceparent_with_the_sdks_own_tran
     """The SDK's ``streamable_http_client``, imported after ``instrument()``: every POST carries a header,
     the same context as its ``_meta``."""
     from helpers import http_probe
-    from test_http import header
+    from helpers.requests import header
 
     provider, exporter = capture
     instrumentor.instrument(tracer_provider=provider)
@@ -340,7 +340,7 @@ UNDONE = """
 import inspect, signal, sys
 import anyio
 import mcp, mcp.client.session, mcp.client.stdio, mcp.client.streamable_http, mcp.server.lowlevel
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core.registry import IS_V2
 if IS_V2:
     import mcp.shared.jsonrpc_dispatcher, mcp.server.mcpserver
 else:

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from helpers.inprocess import connected, make_server
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_inprocess import connected, make_server
 
 import mcp_tracing
-from mcp_tracing._transport import TransportInfo
+from mcp_tracing._core.transport import TransportInfo
 from mcp_tracing.metrics import BUCKETS, measured_session
 
 CONVENTIONS_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300]
@@ -116,9 +116,9 @@ def test_client_sessions_are_measured_from_open_to_close() -> None:
 def test_with_an_otlp_endpoint_configure_exports_the_histograms_there(
     otlp_receiver: tuple[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
-    from conftest import OtlpReceiver
+    from helpers.otlp import OtlpReceiver
+    from helpers.processes import run_python
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-    from test_configure_demo import run_python
 
     endpoint, _ = otlp_receiver
     done = run_python(["-m", "mcp_tracing.cli", "demo"], OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)

@@ -4,9 +4,9 @@ by pattern; the trace context still travels with the messages that get no span."
 from __future__ import annotations
 
 import pytest
+from helpers.inprocess import connected, make_server, names, traced
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from test_inprocess import connected, make_server, names, traced
 
 import mcp_tracing
 from mcp_tracing.sampling import HOUSEKEEPING, LIST_CALLS, MethodFilter

@@ -17,9 +17,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
-from mcp_tracing._client_tracer import chosen_parent
-from mcp_tracing._tool_spans import claim_tool_span
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.client_tracer import chosen_parent
+from mcp_tracing._core.tool_spans import claim_tool_span
 from mcp_tracing.http import SCOPE_KEY, full_route
 
 pytestmark = pytest.mark.anyio
@@ -136,7 +136,7 @@ async def test_a_second_middleware_on_the_same_request_passes_it_through(
 async def test_an_instrumented_servers_app_serves_through_the_middleware_once(
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
-    from mcp_tracing._registry import IS_V2
+    from mcp_tracing._core.registry import IS_V2
 
     if IS_V2:
         from mcp.server.mcpserver import MCPServer as McpServer

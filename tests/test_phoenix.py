@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OtlpReceiver
-from test_configure_demo import assert_lesson_shape, clean_env, run_python
+from helpers.otlp import OtlpReceiver
+from helpers.processes import assert_lesson_shape, clean_env, run_python
 
 
 def _free_port() -> int:

@@ -61,9 +61,9 @@ def test_unserialisable_arguments_still_hash() -> None:
 # ---------------------------------------------------------------------------------- opt-in content capture
 
 import anyio  # noqa: E402
+from helpers.inprocess import connected, make_server  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from test_inprocess import connected, make_server  # noqa: E402
 
 import mcp_tracing  # noqa: E402
 from mcp_tracing.privacy import Privacy  # noqa: E402

@@ -12,19 +12,19 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import other_python
 from helpers import stored_spans as stored
+from helpers.processes import other_python
 from mcp import ClientSession, StdioServerParameters
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import mcp_tracing
-from mcp_tracing import _attributes as attr
-from mcp_tracing._records import span_record
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core import attributes as attr
+from mcp_tracing._core.registry import IS_V2
 from mcp_tracing.privacy import args_hash
 from mcp_tracing.proxy import SERVER_EXITED, Framer, Proxy, command_name, messages
+from mcp_tracing.store.records import span_record
 from mcp_tracing.testing import SpanRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))

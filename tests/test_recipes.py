@@ -14,7 +14,7 @@ import anyio
 import pytest
 from helpers import free_port, read_until
 
-from mcp_tracing._registry import IS_V2
+from mcp_tracing._core.registry import IS_V2
 from mcp_tracing.store import TraceStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_analyze import Trace, write
+from helpers.traces import Trace, write
 
-from mcp_tracing import _attributes as attr
+from mcp_tracing._core import attributes as attr
 from mcp_tracing.cli import main
-from mcp_tracing.view import tree_rows
-from mcp_tracing.waterfall import render_html
+from mcp_tracing.cli.tree import tree_rows
+from mcp_tracing.cli.waterfall import render_html
 
 pytestmark = pytest.mark.sdk_independent  # the same on either SDK line: scripts/test runs it on mcp 2.x only
 

@@ -16,7 +16,7 @@ from opentelemetry import trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from test_inprocess import connected, make_server
+from helpers.inprocess import connected, make_server
 
 import mcp_tracing
 

@@ -1,0 +1,1 @@
+"""The SDK adapters: the only code that knows an SDK's internals (see ``adapter``)."""

@@ -1,0 +1,281 @@
+"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``.
+
+    mcp-tracing demo                          # run the scripted agent, print its trace
+    mcp-tracing traces --errors --since 1h    # recent traces, filtered
+    mcp-tracing traces --where total_cost_estimate>1 --where request_id=abc
+    mcp-tracing show 4bf92f35                 # one trace as a tree with time bars (a unique id prefix is enough)
+    mcp-tracing show 4bf92f35 --html t.html   # the same as a self-contained HTML waterfall
+    mcp-tracing analyze 4bf92f35              # the bad patterns in one trace
+    mcp-tracing analyze --since 1h            # the costliest problems across recent traces
+    mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
+
+``--json`` prints data instead of text. Errors are one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mcp_tracing.cli.text import terminal_safe
+from mcp_tracing.cli.tree import render_tree
+from mcp_tracing.store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
+from mcp_tracing.store.patterns import LABELS, Finding, Thresholds, analyze, flagged, lost_halves, rank
+from mcp_tracing.store.records import SpanRecord
+
+__all__ = ["console", "main"]
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _where(text: str) -> Where:
+    try:
+        return Where.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcp-tracing", description="Traces of MCP agents, from the local store.")
+    parser.add_argument("--store", help=f"the store file (default: ${STORE_ENV}, or traces.db in the user data dir)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run a scripted agent over two real MCP servers and show its trace")
+    demo.add_argument("--json", action="store_true", help="print the spans as JSON")
+
+    traces = commands.add_parser("traces", help="list recent traces")
+    traces.add_argument("--errors", action="store_true", help="only traces with an error span")
+    traces.add_argument("--slower-than", type=_duration, metavar="DURATION", help="e.g. 500ms, 2s")
+    traces.add_argument("--since", type=_duration, metavar="DURATION", help="started within, e.g. 1h, 7d")
+    traces.add_argument(
+        "--where", type=_where, action="append", default=[], metavar="KEY<op>VALUE", help="span attribute filter"
+    )
+    traces.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    traces.add_argument("--json", action="store_true", help="print JSON")
+
+    show = commands.add_parser("show", help="draw one trace as a tree, with time bars and findings")
+    show.add_argument("trace_id", help="a trace id, or a unique prefix of one")
+    show.add_argument("--json", action="store_true", help="print the spans as JSON")
+    show.add_argument("--html", metavar="FILE", help="write a self-contained HTML waterfall to FILE")
+    show.add_argument("--width", type=_width, default=40, help="characters of time bar (0: none; default 40)")
+    show.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
+
+    analyze = commands.add_parser("analyze", help="find N+1 calls, sequential calls, plateaus, lost context ...")
+    target = analyze.add_mutually_exclusive_group(required=True)
+    target.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one")
+    target.add_argument("--since", type=_duration, metavar="DURATION", help="rank problems across recent traces")
+    analyze.add_argument("--limit", type=_positive, default=20, help="how many problems with --since (default 20)")
+    analyze.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a threshold, e.g. n_plus_one_min_calls=4 (names and defaults: README, mcp_tracing.store.patterns)",
+    )
+    analyze.add_argument("--json", action="store_true", help="print JSON")
+
+    wrap = commands.add_parser(
+        "wrap",
+        help="run a stdio MCP server behind a tracing proxy: mcp-tracing wrap -- COMMAND ...",
+        description="Starts COMMAND (a stdio MCP server, any language) and traces what passes through.",
+    )
+    wrap.add_argument(
+        "--server-name",
+        help="mcp_tracing.server.name (default: the name the server gives in initialize or server/discover, else "
+        "one from the command)",
+    )
+    wrap.add_argument(
+        "--service-name", help="service.name of the proxy (default: $OTEL_SERVICE_NAME, else a name from the command)"
+    )
+    wrap.add_argument("server_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    return parser
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _width(text: str) -> int:
+    if not text.isdigit() or int(text) > 400:
+        raise argparse.ArgumentTypeError(f"not a width from 0 to 400: {text!r}")
+    return int(text)
+
+
+def _thresholds(assignments: Sequence[str]) -> Thresholds:
+    try:
+        return Thresholds().replace(assignments)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _findings(store: TraceStore, spans: Sequence[SpanRecord], thresholds: Thresholds | None) -> list[Finding]:
+    return analyze(spans, thresholds, neighbours=store.roots_between)
+
+
+def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
+    thresholds = _thresholds(args.threshold)
+    if args.trace_id is not None:
+        trace_id = store.resolve(args.trace_id)
+        findings = _findings(store, store.spans(trace_id), thresholds)
+        if args.json:
+            print(json.dumps([f.as_dict() for f in findings], indent=2))
+            return
+        print(f"trace {trace_id}: {len(findings)} findings")
+        for finding in findings:
+            print(f"- {LABELS[finding.kind]}: {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]")
+            print(f"  spans: {' '.join(finding.span_ids)}")
+            print(f"  suggestion: {terminal_safe(finding.suggestion)}")
+        return
+    ids = store.trace_ids(since_s=args.since)
+    ranked = rank(f for trace_id in ids for f in _findings(store, store.spans(trace_id), thresholds))[: args.limit]
+    if args.json:
+        print(json.dumps(ranked, indent=2))
+        return
+    print(f"{len(ids)} traces in the last {_human(args.since)}: {len(ranked)} problems, costliest first")
+    for row in ranked:
+        print(
+            f"- {row['total_ms']:.1f} ms in {row['traces']} traces ({row['findings']} findings): "
+            f"{LABELS[row['kind']]}: {terminal_safe(str(row['summary']))}"
+        )
+        print(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
+
+
+def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool) -> None:
+    # Traces missing a server's half are marked: they look like broken propagation otherwise.
+    lost = {row.trace_id: [half.server for half in lost_halves(store.spans(row.trace_id))] for row in rows}
+    if as_json:
+        print(json.dumps([{**row.__dict__, "lost_servers": lost[row.trace_id]} for row in rows], indent=2))
+        return
+    header = f"{'TRACE':32}  {'ROOT':24}  {'SERVICES':32}  {'START':19}  {'DURATION':>10}  {'SPANS':>5}  ERRORS"
+    print(header)
+    for row in rows:
+        start = datetime.fromtimestamp(row.start_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+        services = terminal_safe(",".join(row.services))
+        root = terminal_safe(row.root)
+        note = f"  ⚠ no spans from {', '.join(json.dumps(s) for s in lost[row.trace_id])}" if lost[row.trace_id] else ""
+        print(
+            f"{row.trace_id:32}  {root[:24]:24}  {services[:32]:32}  {start:19}  "
+            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors}{note}"
+        )
+
+
+def _show(
+    store: TraceStore,
+    trace_id: str,
+    as_json: bool,
+    *,
+    width: int = 40,
+    html_file: str | None = None,
+    thresholds: Thresholds | None = None,
+) -> None:
+    spans = store.spans(trace_id)
+    if as_json:
+        print(json.dumps([span.__dict__ for span in spans], indent=2, default=str))
+        return
+    findings = _findings(store, spans, thresholds)
+    if html_file is not None:
+        from mcp_tracing.cli.waterfall import render_html
+
+        try:
+            Path(html_file).write_text(render_html(spans, findings), encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"cannot write {html_file}: {exc.strerror or exc}") from None
+        print(f"trace {trace_id}: {len(spans)} spans, {len(findings)} findings -> {html_file}")
+        return
+    processes = len({(s.service, s.pid) for s in spans})
+    print(f"trace {trace_id}: {len(spans)} spans from {processes} processes")
+    print(render_tree(spans, width=width, marks=flagged(findings)))
+    for half in lost_halves(spans):
+        print(f"⚠ {terminal_safe(half.describe())}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (0 ok, 1 error, 2 bad usage)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.store:
+            os.environ["MCP_TRACING_STORE"] = args.store  # the demo's spawned servers write there too
+        if args.command == "demo":
+            return _demo(args.json)
+        if args.command == "wrap":
+            from mcp_tracing.proxy import main as wrap
+
+            command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
+            return wrap(command, server_name=args.server_name, service_name=args.service_name)
+        store = TraceStore()
+        try:
+            if args.command == "traces":
+                if store.is_empty():
+                    raise StoreError(f"the store at {store.path} holds no traces yet")
+                rows = store.traces(
+                    since_s=args.since,
+                    errors_only=args.errors,
+                    slower_than_s=args.slower_than,
+                    where=args.where,
+                    limit=args.limit,
+                )
+                _print_traces(store, rows, args.json)
+            elif args.command == "analyze":
+                if store.is_empty():
+                    raise StoreError(f"the store at {store.path} holds no traces yet")
+                _analyze(store, args)
+            else:
+                _show(
+                    store,
+                    store.resolve(args.trace_id),
+                    args.json,
+                    width=args.width,
+                    html_file=args.html,
+                    thresholds=_thresholds(args.threshold),
+                )
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"mcp-tracing: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(as_json: bool) -> int:
+    from mcp_tracing._core.exporters import STORE, traces_destination
+    from mcp_tracing.cli.demo import run_demo
+    from mcp_tracing.config import configure
+
+    configure("demo-agent")
+    trace_id = run_demo()
+    destinations = traces_destination()
+    if STORE not in destinations:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        where = f"over OTLP ({endpoint})" if endpoint else f"to {', '.join(destinations) or 'nowhere (none)'}"
+        print(f"trace {trace_id}: exported {where}")
+        return 0
+    store = TraceStore()
+    try:
+        _show(store, trace_id, as_json)
+    finally:
+        store.close()
+    return 0
+
+
+def console() -> Any:  # pragma: no cover - the console-script shim
+    raise SystemExit(main())

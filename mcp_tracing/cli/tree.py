@@ -1,0 +1,115 @@
+"""Draws spans as the lesson's tree: name, duration, key attributes, service, ERROR marks.
+
+Spans from several processes are placed under their parents in start-time order; a span whose parent
+is not among them is drawn as a root. With ``width``, each line also gets a time bar (a terminal waterfall:
+where the span starts and how long it runs, on the trace's own time scale), so sequential and parallel
+calls are told apart at a glance; ``marks`` adds ``analyze``'s findings inline (``⚑ N+1``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from mcp_tracing._core import attributes as attr
+from mcp_tracing.cli.text import terminal_safe
+from mcp_tracing.store.records import SpanRecord
+
+__all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_rows"]
+
+KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("gen_ai.request.model", "model"),
+    ("gen_ai.usage.input_tokens", "tokens_in"),
+    ("gen_ai.usage.output_tokens", "tokens_out"),
+    (attr.GEN_AI_TOOL_NAME, "tool"),
+    (attr.SERVER_NAME, "server"),
+    (attr.TOOL_STATUS, "status"),
+    (attr.TOOL_RESULT_SIZE, "result_size"),
+    (attr.ERROR_TYPE, "error.type"),
+)
+
+
+def _label(span: SpanRecord) -> str:
+    return terminal_safe(_raw_label(span))
+
+
+def _raw_label(span: SpanRecord) -> str:
+    shown = [
+        f"{label}: {span.attributes[key]}"
+        for key, label in KEY_ATTRIBUTES
+        # The tool's name is already in "tools/call <tool>" span names.
+        if key in span.attributes
+        and not (key == attr.GEN_AI_TOOL_NAME and span.name.endswith(f" {span.attributes[key]}"))
+    ]
+    parts = [f"{span.name} [{span.duration_ms:.0f} ms]"]
+    if shown:
+        parts.append("{" + ", ".join(shown) + "}")
+    if span.service:
+        parts.append(f"({span.service})")
+    if span.status == "ERROR":
+        parts.append("ERROR")
+    return " ".join(parts)
+
+
+MAX_LABEL: int = 160
+"""Longer tree lines are cut (with ``…``) when bars are drawn, so the bars line up."""
+
+
+def render_tree(
+    spans: Sequence[SpanRecord], *, width: int = 0, marks: Mapping[str, Sequence[str]] | None = None
+) -> str:
+    """Returns the tree of ``spans`` as text, one line per span.
+
+    Args:
+        spans: the spans to draw (usually one trace).
+        width: characters of time bar per line; 0 draws none.
+        marks: span id -> labels to show after the span (``analyze.flagged``).
+    """
+    rows = tree_rows(spans)
+    flags = marks or {}
+    notes = [f"  ⚑ {', '.join(flags[s.span_id])}" if flags.get(s.span_id) else "" for _, s in rows]
+    if width <= 0 or not rows:
+        return "\n".join(text + note for (text, _), note in zip(rows, notes, strict=True))
+    start = min(s.start_ns for s in spans)
+    total = max(max(s.end_ns for s in spans) - start, 1)
+    label = min(max(len(text) for text, _ in rows), MAX_LABEL)
+    lines: list[str] = []
+    for (text, span), note in zip(rows, notes, strict=True):
+        offset = min(int((span.start_ns - start) / total * width), width - 1)
+        length = min(max(1, round((span.end_ns - span.start_ns) / total * width)), width - offset)
+        bar = " " * offset + "█" * length + " " * (width - offset - length)
+        shown = text if len(text) <= label else text[: label - 1] + "…"
+        lines.append(f"{shown:<{label}}  |{bar}|{note}")
+    return "\n".join(lines)
+
+
+def tree_rows(spans: Sequence[SpanRecord]) -> list[tuple[str, SpanRecord]]:
+    """The tree's lines (prefix and label) with their spans, in drawing order."""
+    ids = {s.span_id for s in spans}
+    children: dict[str | None, list[SpanRecord]] = defaultdict(list)
+    for span in spans:
+        children[span.parent_id if span.parent_id in ids else None].append(span)
+    for siblings in children.values():
+        siblings.sort(key=lambda s: s.start_ns)
+    lines: list[tuple[str, SpanRecord]] = []
+    # Iterative (a peer can make a trace thousands of spans deep) and with the indentation capped at
+    # MAX_DEPTH levels, so a line never grows with the depth; deeper lines say their depth instead.
+    stack: list[tuple[SpanRecord, str, bool, int]] = [(root, "", True, 0) for root in reversed(children.get(None, []))]
+    while stack:
+        span, prefix, last, depth = stack.pop()
+        label = _label(span) if depth <= MAX_DEPTH else f"[depth {depth}] {_label(span)}"
+        lines.append((label if depth == 0 else f"{prefix}{'└── ' if last else '├── '}{label}", span))
+        below = children.get(span.span_id, [])
+        if depth == 0:
+            deeper = ""
+        elif depth < MAX_DEPTH:
+            deeper = prefix + ("    " if last else "│   ")
+        else:
+            deeper = prefix
+        for i, child in reversed(list(enumerate(below))):
+            stack.append((child, deeper, i == len(below) - 1, depth + 1))
+    return lines
+
+
+MAX_DEPTH: int = 64
+"""Levels of indentation drawn; deeper spans are drawn at this indentation, labelled with their depth."""

@@ -1,0 +1,253 @@
+"""TraceStore: reads the store (recent traces with filters, whole traces by id)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from mcp_tracing._core import attributes as attr
+from mcp_tracing.store._sqlite import (
+    StoreError,
+    connect,
+    default_store_path,
+    retry,
+)
+from mcp_tracing.store.records import SpanRecord
+
+__all__ = ["TraceStore", "TraceSummary", "Where"]
+
+
+def _record(row: Sequence[Any]) -> SpanRecord:
+    return SpanRecord(
+        name=row[3],
+        trace_id=row[0],
+        span_id=row[1],
+        parent_id=row[2],
+        kind=row[4],
+        start_ns=row[5],
+        end_ns=row[6],
+        status=row[7],
+        service=row[8],
+        pid=row[9],
+        attributes=json.loads(row[10]),
+        links=tuple(json.loads(row[11])),
+        events=tuple(json.loads(row[12])),
+    )
+
+
+_LESSON_KEYS: Final[dict[str, str]] = {
+    "user_id": attr.USER_ID,
+    "agent_type": attr.AGENT_TYPE,
+    "turn_number": attr.TURN_NUMBER,
+    "model_name": attr.MODEL_NAME,
+    "tokens_in": attr.TOKENS_IN,
+    "tokens_out": attr.TOKENS_OUT,
+    "temperature": attr.TEMPERATURE,
+    "tool_name": attr.GEN_AI_TOOL_NAME,
+    "server_name": attr.SERVER_NAME,
+    "args_hash": attr.TOOL_ARGS_HASH,
+    "status": attr.TOOL_STATUS,
+    "result_size": attr.TOOL_RESULT_SIZE,
+}
+
+"""The lesson's attribute names, accepted by ``--where`` for the keys they map to (README.md has the table).
+Other lesson names (``total_cost_estimate``, ``request_source``, ...) match as the last part of their key."""
+
+_WHERE = re.compile(r"^\s*([A-Za-z0-9_.\-/:]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Where:
+    """One ``KEY<op>VALUE`` filter on span attributes. ``KEY`` matches a full attribute key or its last
+    dotted part(s) (``total_cost_estimate`` finds ``mcp_tracing.session.total_cost_estimate``), literally. A
+    number compares with numeric attributes as a number and, for ``=`` and ``!=``, with text attributes as the
+    text given (``jsonrpc.request.id=1`` finds the id ``"1"``); other text takes ``=`` and ``!=`` only."""
+
+    key: str
+    op: str
+    value: str | float
+    raw: str = field(default="", compare=False)
+    """The value as given, for text attributes when ``value`` is a number."""
+
+    @classmethod
+    def parse(cls, text: str) -> Where:
+        """Raises ``ValueError`` with a one-line reason for anything that is not a usable filter."""
+        match = _WHERE.match(text)
+        if match is None or not match.group(3):
+            raise ValueError(f"bad --where {text!r}: use KEY<op>VALUE with op one of = != > >= < <=")
+        key, op, raw = match.groups()
+        key = _LESSON_KEYS.get(key, key)
+        raw = raw.strip("'\"")
+        try:
+            return cls(key, op, float(raw), raw)
+        except ValueError:
+            if op not in ("=", "!="):
+                raise ValueError(f"bad --where {text!r}: {op} needs a number") from None
+            return cls(key, op, raw, raw)
+
+    def sql(self) -> tuple[str, list[Any]]:
+        # The key matches whole or as a dotted suffix, compared literally (LIKE would take _ and % as wildcards).
+        key_match = "(j.key = ? OR substr(j.key, -?) = ?)"
+        key_args: list[Any] = [self.key, len(self.key) + 1, f".{self.key}"]
+        numeric = f"(j.type IN ('integer', 'real') AND CAST(j.value AS REAL) {self.op} ?)"
+        text = f"(j.type = 'text' AND CAST(j.value AS TEXT) {self.op} ?)"
+        if not isinstance(self.value, float):
+            condition, values = text, [self.value]
+        elif self.op in ("=", "!="):
+            condition, values = f"({numeric} OR {text})", [self.value, self.raw or _number_text(self.value)]
+        else:
+            condition, values = numeric, [self.value]
+        return (
+            "EXISTS (SELECT 1 FROM spans w, json_each(w.attributes) j WHERE w.trace_id = s.trace_id "
+            f"AND {key_match} AND {condition})",
+            [*key_args, *values],
+        )
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """One line of ``mcp-tracing traces``."""
+
+    trace_id: str
+    root: str
+    services: tuple[str, ...]
+    start_ns: int
+    duration_ms: float
+    spans: int
+    errors: int
+
+
+class TraceStore:
+    """Reads the store: recent traces with filters, and whole traces by id or unique id prefix.
+
+    Raises ``StoreError`` (one-line message) for a missing, empty or corrupt store.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        if not self.path.exists():
+            raise StoreError(f"no trace store at {self.path} (run an instrumented agent, or `mcp-tracing demo`)")
+        try:
+            self._connection = connect(self.path, create=False)
+            self._connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            self._connection.execute("SELECT count(*) FROM spans LIMIT 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable mcp-tracing store ({exc})") from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return retry(lambda: self._connection.execute(sql, list(args)).fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} could not be read ({exc})") from None
+
+    def traces(
+        self,
+        *,
+        since_s: float | None = None,
+        errors_only: bool = False,
+        slower_than_s: float | None = None,
+        where: Sequence[Where] = (),
+        limit: int = 20,
+    ) -> list[TraceSummary]:
+        """The most recent traces first, each summarised; filters combine with AND."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if since_s is not None:
+            clauses.append("s.start_ns >= ?")
+            args.append(time.time_ns() - int(since_s * 1e9))
+        for condition in where:
+            sql, values = condition.sql()
+            clauses.append(sql)
+            args.extend(values)
+        having: list[str] = []
+        if errors_only:
+            having.append("sum(s.status = 'ERROR') > 0")
+        if slower_than_s is not None:
+            having.append("max(s.end_ns) - min(s.start_ns) >= ?")
+            args.append(int(slower_than_s * 1e9))
+        # The root: the span of the trace whose parent is not in the store (earliest first), over every span of
+        # the trace whatever the filters.
+        root = (
+            "(SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id ORDER BY (r.parent_id IS NOT NULL"
+            " AND r.parent_id IN (SELECT p.span_id FROM spans p WHERE p.trace_id = r.trace_id)), r.start_ns LIMIT 1)"
+        )
+        sql = (
+            "SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status = 'ERROR'),"
+            f" group_concat(DISTINCT s.service), {root} FROM spans s"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + " GROUP BY s.trace_id"
+            + (" HAVING " + " AND ".join(having) if having else "")
+            + " ORDER BY min(s.start_ns) DESC LIMIT ?"
+        )
+        return [
+            TraceSummary(
+                trace_id,
+                root_name or "?",
+                tuple(sorted(filter(None, (services or "").split(",")))),
+                start,
+                (end - start) / 1e6,
+                count,
+                errors or 0,
+            )
+            for trace_id, start, end, count, errors, services, root_name in self._query(sql, [*args, limit])
+        ]
+
+    def resolve(self, prefix: str) -> str:
+        """The one trace id starting with ``prefix``; ``StoreError`` if none or several."""
+        prefix = prefix.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{1,32}", prefix):
+            raise StoreError(f"not a trace id: {prefix!r} (32 hex digits, or a unique prefix)")
+        found = [
+            row[0]
+            for row in self._query(
+                "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ? AND trace_id < ? LIMIT 6",
+                [prefix, prefix + "g"],
+            )
+        ]
+        if not found:
+            raise StoreError(f"no trace {prefix} in {self.path}")
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise StoreError(f"ambiguous trace id prefix {prefix}: {shown}")
+        return found[0]
+
+    def spans(self, trace_id: str) -> list[SpanRecord]:
+        """Every stored span of one trace, in start order."""
+        rows = self._query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", [trace_id])
+        return [_record(row) for row in rows]
+
+    def trace_ids(self, *, since_s: float | None = None, limit: int = 1000) -> list[str]:
+        """The ids of the most recent traces (started within ``since_s`` seconds), newest first."""
+        since = time.time_ns() - int(since_s * 1e9) if since_s is not None else 0
+        rows = self._query(
+            "SELECT trace_id FROM spans GROUP BY trace_id HAVING min(start_ns) >= ?"
+            " ORDER BY min(start_ns) DESC LIMIT ?",
+            [since, limit],
+        )
+        return [row[0] for row in rows]
+
+    def roots_between(self, start_ns: int, end_ns: int, other_than: str) -> list[SpanRecord]:
+        """SERVER spans that start a trace of their own (no parent) in ``[start_ns, end_ns]``, not in ``other_than``."""
+        rows = self._query(
+            "SELECT * FROM spans WHERE parent_id IS NULL AND kind = 'SERVER' AND start_ns BETWEEN ? AND ?"
+            " AND trace_id != ? ORDER BY start_ns",
+            [start_ns, end_ns, other_than],
+        )
+        return [_record(row) for row in rows]
+
+    def is_empty(self) -> bool:
+        return not self._query("SELECT 1 FROM spans LIMIT 1")
