@@ -45,14 +45,14 @@ try:
     server: Any = MCPServer("bench")
     make_app = server.streamable_http_app
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp import FastMCP  # pyright: ignore[reportAttributeAccessIssue]  # mcp 1.x only
 
     server = FastMCP("bench")
     make_app = server.streamable_http_app
 
-if MODE in ("traced", "propagation"):
-    import mcp_tracing
+import mcp_tracing  # noqa: E402 - after the SDK, as an application would
 
+if MODE in ("traced", "propagation"):
     mcp_tracing.instrument_server(server)
 
 

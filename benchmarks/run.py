@@ -94,7 +94,7 @@ def install_variant_tracer() -> None:
     if IS_V2:
         import importlib
 
-        importlib.import_module("mcp.shared._otel")._tracer = _VariantTracer()
+        setattr(importlib.import_module("mcp.shared._otel"), "_tracer", _VariantTracer())  # noqa: B010
 
 
 @dataclass
@@ -311,6 +311,7 @@ def bench_show(spans: int, runs: int) -> dict[str, Any]:
         path = Path(tmp) / "big.db"
         exporter = SqliteSpanExporter(path)
         connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
+        assert connection is not None
         start = time.time_ns() - 3_600 * 10**9
         batch: list[tuple[Any, ...]] = []
         for index in range(spans):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -28,11 +29,12 @@ def print_trace(spans_file: Path, trace_id: str) -> None:
     print(render_tree(spans))
 
 
-def setup_tracing(default_service_name: str) -> trace.TracerProvider:
+def setup_tracing(default_service_name: str) -> TracerProvider:
     """Installs the global TracerProvider: ``mcp_tracing.configure()`` (local store, or OTLP when configured),
     or, when ``$MCP_TRACING_EXAMPLE_SPANS`` names a file (the tests), a JSON-lines exporter to that file."""
     if os.environ.get(SPANS_FILE_ENV) is None:
-        return mcp_tracing.configure(default_service_name)
+        # The SDK provider configure() installs: the examples install no provider of their own before it.
+        return cast(TracerProvider, mcp_tracing.configure(default_service_name))
     # OTEL_SERVICE_NAME, when the spawner set it for this process, wins over the default.
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": default_service_name}
     provider = TracerProvider(resource=Resource.create(attributes))

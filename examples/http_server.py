@@ -39,7 +39,7 @@ try:
     server: Any = MCPServer("sql")
     make_app = lambda: server.streamable_http_app(stateless_http=STATELESS, json_response=JSON_RESPONSE)  # noqa: E731
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp import FastMCP  # pyright: ignore[reportAttributeAccessIssue]  # mcp 1.x only
 
     server = FastMCP("sql", stateless_http=STATELESS, json_response=JSON_RESPONSE)
     make_app = server.streamable_http_app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from helpers.inprocess import traced
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -29,7 +31,7 @@ async def test_the_taxonomy_nests_with_the_lessons_names_and_attribute_keys(
     capture: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = capture
-    p = {"tracer_provider": provider}
+    p: dict[str, Any] = {"tracer_provider": provider}
     async with agent.session(user_id="u1", agent_type="support", request_source="chat", request_id="r-1", **p) as s:
         s.set_attribute(agent.TOTAL_COST_ESTIMATE, 1.5)
         with agent.turn(1, state_at_start="PLANNING", **p):
@@ -113,6 +115,6 @@ async def test_a_tool_call_span_around_one_mcp_call_is_that_calls_client_span(
     assert (first.attributes or {})[attr.TOOL_STATUS] == "ok"
     assert first.context.span_id in servers and second.context.span_id in servers
     # The second helper's second call, and the call under "other", got CLIENT spans of their own.
-    assert sorted(parent_of(c) for c in clients) == sorted([second.context.span_id, third.context.span_id])
+    assert sorted(parent_of(c) or 0 for c in clients) == sorted([second.context.span_id, third.context.span_id])
     assert all(c.context.span_id in servers for c in clients)
     assert attr.MCP_METHOD_NAME not in (third.attributes or {})

@@ -129,7 +129,7 @@ def test_lost_context_finds_the_servers_new_trace() -> None:
         160,
         kind="SERVER",
         service="files",
-        **{attr.MCP_METHOD_NAME: attr.TOOLS_CALL, attr.GEN_AI_TOOL_NAME: "read_file"},
+        attributes={attr.MCP_METHOD_NAME: attr.TOOLS_CALL, attr.GEN_AI_TOOL_NAME: "read_file"},
     )
     asked: list[tuple[int, int, str]] = []
 
@@ -177,7 +177,7 @@ def test_a_long_span_covered_by_its_children_and_the_handshake_are_not_plateaus(
     turn = t.turn(0, 1000)
     t.span("model.call", 0, 600, turn)
     t.span("checkpoint", 610, 990, turn)
-    init = t.span("initialize", 1000, 1900, turn, kind="CLIENT", **{attr.MCP_METHOD_NAME: attr.INITIALIZE})
+    init = t.span("initialize", 1000, 1900, turn, kind="CLIENT", attributes={attr.MCP_METHOD_NAME: attr.INITIALIZE})
     t.span("initialize", 1890, 1895, init, kind="SERVER", service="files", pid=2)  # the server took 900 ms to start
     # The session (0-5000 ms, covered 38%) waits between turns: never a plateau.
     assert analyze(t.spans) == []
@@ -186,7 +186,7 @@ def test_a_long_span_covered_by_its_children_and_the_handshake_are_not_plateaus(
 def test_a_late_child_in_another_process_is_not_setup_but_a_plateau() -> None:
     """The wait before a server span is transport (or the server's queue), not this span's setup."""
     t = Trace()
-    call = t.span("tools/call x", 0, 1000, kind="CLIENT", **{attr.MCP_METHOD_NAME: "tools/call"})
+    call = t.span("tools/call x", 0, 1000, kind="CLIENT", attributes={attr.MCP_METHOD_NAME: "tools/call"})
     t.span("tools/call x", 850, 990, call, kind="SERVER", service="srv", pid=2)
     assert kinds(analyze(t.spans)) == ["plateau"]
 

@@ -64,10 +64,14 @@ async def cancel_by_hand(session: ClientSession, exporter: InMemorySpanExporter)
 
     (client,) = ours(exporter, "tools/call slow", "CLIENT")
     request_id = int(str((client.attributes or {})[attr.JSONRPC_REQUEST_ID]))
-    with trace.use_span(NonRecordingSpan(client.get_span_context())):  # sent in the abandoned request's context
+    context = client.get_span_context()
+    assert context is not None
+    with trace.use_span(NonRecordingSpan(context)):  # sent in the abandoned request's context
         await session.send_notification(
             types.ClientNotification(  # type: ignore[call-arg]
-                types.CancelledNotification(params=types.CancelledNotificationParams(requestId=request_id))
+                types.CancelledNotification(
+                    params=types.CancelledNotificationParams(requestId=request_id)  # pyright: ignore[reportCallIssue]
+                )
             )
         )
 

@@ -342,7 +342,7 @@ def test_configure_sends_metrics_only_where_asked_and_exits_promptly(
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
         OtlpReceiver.metrics_status = 405
     started = time.monotonic()
-    done = run(["-c", METRIC_AGENT], timeout=60, **env)
+    done = run(["-c", METRIC_AGENT], timeout=60, **env)  # pyright: ignore[reportArgumentType]  # env: variables only
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     assert sorted(s["name"] for s in received) == [f"step {n}" for n in range(5)]
@@ -642,7 +642,7 @@ def test_configure_makes_the_sdks_own_spawns_carry_the_context_and_the_store(tmp
     env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
     if opt_out:
         env["MCP_TRACING_SPAWN_ENVIRONMENT"] = "off"
-    done = run(["-c", SDK_SPAWN_AGENT, str(SERVERS / "probe_server.py")], **env)
+    done = run(["-c", SDK_SPAWN_AGENT, str(SERVERS / "probe_server.py")], **env)  # pyright: ignore[reportArgumentType]
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
     if opt_out:

@@ -133,6 +133,7 @@ async def test_a_server_whose_backend_is_down_stays_small_under_2mb_tool_names(t
     calls, port = 30, free_port()
     env = wrap_env(tmp_path) | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
     process = await anyio.open_process([sys.executable, str(RUNNER), transport, str(port)], env=env)
+    before = after = 0
     async with process, anyio.create_task_group() as tasks:
         listening = anyio.Event()
 

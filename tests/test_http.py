@@ -22,7 +22,7 @@ from mcp_tracing.testing import SpanRecord, read_spans
 
 pytestmark = pytest.mark.anyio
 
-MODES = {
+MODES: dict[str, dict[str, Any]] = {
     "stateful-sse": {"stateless": False, "json_response": False},
     "stateful-json": {"stateless": False, "json_response": True},
     "stateless-sse": {"stateless": True, "json_response": False},
@@ -71,7 +71,7 @@ def traceparent_ids(value: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
 async def test_every_request_carries_its_messages_context_and_server_spans_nest(
-    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, tmp_path: Path, mode: dict[str, bool]
+    capture: tuple[TracerProvider, InMemorySpanExporter], spans_file: Path, tmp_path: Path, mode: dict[str, Any]
 ) -> None:
     provider, exporter = capture
     requests_file = tmp_path / "requests.jsonl"

@@ -205,7 +205,7 @@ def test_only_a_refused_discover_probe_is_not_an_error(method: str, code: int, r
     _spans.record_error_code(span, method, code, "unknown method")
     span.end()
     (done,) = exporter.get_finished_spans()
-    expected = {"rpc.response.status_code": str(code)}
+    expected: dict[str, object] = {"rpc.response.status_code": str(code)}
     expected.update({attr.DISCOVER_REFUSED: True} if refused else {"error.type": str(code)})
     assert dict(done.attributes or {}) == expected
     assert done.status.status_code.name == ("UNSET" if refused else "ERROR")

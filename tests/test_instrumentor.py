@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +301,7 @@ async def test_a_failing_transport_ends_the_session_span_with_its_error_type(
     provider, exporter = capture
 
     @asynccontextmanager
-    async def refusing(url: str) -> Any:
+    async def refusing(url: str) -> AsyncIterator[Any]:
         raise ConnectionRefusedError(f"no server at {url} (secret=s3cr3t)")
         yield
 
@@ -331,7 +331,7 @@ def test_the_sdk_http_client_is_returned_untouched_when_it_cannot_be_instrumente
     instrumentor.instrument()
     from mcp.client import streamable_http
 
-    client = streamable_http.create_mcp_http_client()
+    client = streamable_http.create_mcp_http_client()  # pyright: ignore[reportPrivateImportUsage]
     assert getattr(client, "_mcp_tracing_http", None) is None
     assert "could not instrument the SDK's HTTP client" in caplog.text
 

@@ -37,7 +37,7 @@ def planted() -> Trace:
     """A turn with an N+1 (three reads) and a sequential pair, at known times (ms)."""
     t = Trace("e" * 32)
     turn = t.turn(0, 600)
-    t.span("model.call", 0, 90, turn, **{"gen_ai.request.model": "m"})
+    t.span("model.call", 0, 90, turn, attributes={"gen_ai.request.model": "m"})
     for i in range(3):
         t.call("read_file", 100 + 60 * i, 150 + 60 * i, turn)
     t.span("model.call", 280, 300, turn)

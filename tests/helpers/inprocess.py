@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 from mcp import ClientSession
+from mcp.server.lowlevel import Server
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
@@ -16,11 +17,11 @@ from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.registry import IS_V2
 
 if IS_V2:
-    from mcp.server.lowlevel import Server
-    from mcp.server.mcpserver import MCPServer as McpServer
+    from mcp.server.mcpserver import MCPServer as _HighLevel
 else:
-    from mcp.server.fastmcp import FastMCP as McpServer  # type: ignore[no-redef]
-    from mcp.server.lowlevel import Server  # type: ignore[no-redef]
+    from mcp.server.fastmcp import FastMCP as _HighLevel  # pyright: ignore[reportAttributeAccessIssue]  # mcp 1.x
+McpServer: Any = _HighLevel
+"""The SDK's high-level server: ``MCPServer`` (mcp 2.x) or ``FastMCP`` (mcp 1.x)."""
 
 __all__ = ["McpServer", "connected", "lowlevel", "make_server", "names", "traced"]
 

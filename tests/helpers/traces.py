@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ class Trace:
         kind: str = "INTERNAL",
         service: str = "agent",
         pid: int = 1,
-        **attributes: Any,
+        attributes: Mapping[str, Any] | None = None,
+        **more: Any,
     ) -> SpanRecord:
+        """A span from ``start`` to ``end`` ms; its attributes are ``attributes`` (keys with dots) and ``more``."""
         record = SpanRecord(
             name=name,
             trace_id=self.trace_id,
@@ -48,7 +51,7 @@ class Trace:
             status="UNSET",
             service=service,
             pid=pid,
-            attributes=attributes,
+            attributes={**(attributes or {}), **more},
         )
         self.spans.append(record)
         return record
@@ -70,7 +73,7 @@ class Trace:
             start,
             end,
             parent,
-            **{
+            attributes={
                 attr.MCP_METHOD_NAME: attr.TOOLS_CALL,
                 attr.GEN_AI_TOOL_NAME: tool,
                 attr.SERVER_NAME: server,
@@ -87,5 +90,6 @@ class Trace:
 def write(path: Path, *traces: Trace) -> None:
     exporter = SqliteSpanExporter(path)
     connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
+    assert connection is not None
     exporter._insert(connection, [_row(s) for t in traces for s in t.spans])  # pyright: ignore[reportPrivateUsage]
     connection.close()

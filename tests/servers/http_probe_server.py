@@ -21,7 +21,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
@@ -42,7 +42,7 @@ try:
     server: Any = MCPServer("http-probe")
     make_app = lambda: server.streamable_http_app(stateless_http=stateless, json_response=json_response)  # noqa: E731
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp import FastMCP  # pyright: ignore[reportAttributeAccessIssue]  # mcp 1.x only
 
     server = FastMCP("http-probe", stateless_http=stateless, json_response=json_response)
     make_app = server.streamable_http_app
@@ -93,7 +93,9 @@ def build() -> Any:
         mcp_tracing.instrument_server(server, policy=policy)
     app = make_app()
     if traced:
-        app = mcp_tracing.TraceContextMiddleware(app, policy=os.environ.get("PROBE_MIDDLEWARE_POLICY") or policy)
+        app = mcp_tracing.TraceContextMiddleware(
+            app, policy=cast(Any, os.environ.get("PROBE_MIDDLEWARE_POLICY") or policy)
+        )
     requests = os.environ.get("PROBE_REQUESTS")
     return recorder(app, requests) if requests else app
 

@@ -31,7 +31,7 @@ try:
             server.run(transport=transport, host="127.0.0.1", port=port)
 
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp import FastMCP  # pyright: ignore[reportAttributeAccessIssue]  # mcp 1.x only
 
     server = FastMCP("runner", host="127.0.0.1", port=port)
 

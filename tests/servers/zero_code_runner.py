@@ -19,7 +19,7 @@ try:
         server.run(transport="streamable-http", host="127.0.0.1", port=port)
 
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP
+    from mcp.server.fastmcp import FastMCP  # pyright: ignore[reportAttributeAccessIssue]  # mcp 1.x only
 
     server = FastMCP("zero-code", host="127.0.0.1", port=port)
 
