@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from mcp_tracing._core import exporters as _exporters
+from mcp_tracing._core import settings
 from mcp_tracing._core import shutdown as _shutdown
 from mcp_tracing._sdk import spawn as _spawn
 
@@ -146,7 +147,7 @@ def _processor(store_path: str | os.PathLike[str] | None, tail_sampling: bool | 
     delay = None if os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "").strip() else SCHEDULE_DELAY_MS
     batches = [BatchSpanProcessor(e, schedule_delay_millis=delay) for e in _exporters.span_exporters(store_path)]
     if tail_sampling is None:
-        tail_sampling = os.environ.get(TAIL_SAMPLING_ENV, "").strip().lower() in ("1", "true", "yes")
+        tail_sampling = settings.flag(TAIL_SAMPLING_ENV)
     if not batches:
         return None
     processor: SpanProcessor = batches[0]

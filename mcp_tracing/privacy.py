@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final, cast
 
+from mcp_tracing._core import settings
 from mcp_tracing._core.paths import absolute, data_dir
 
 __all__ = [
@@ -195,10 +196,6 @@ CAPTURE_CONTENT_ENV: Final = "MCP_TRACING_CAPTURE_CONTENT"
 CAPTURE_EXCEPTION_TEXT_ENV: Final = "MCP_TRACING_CAPTURE_EXCEPTION_TEXT"
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
-
-
 @dataclass(frozen=True)
 class Privacy:
     """What may go into spans beyond names, ids, sizes and the keyed arguments hash. All off by default.
@@ -228,8 +225,8 @@ class Privacy:
     def from_env(cls) -> Privacy:
         """The defaults, with the two switches read from the environment."""
         return cls(
-            capture_content=_env_flag(CAPTURE_CONTENT_ENV),
-            capture_exception_text=_env_flag(CAPTURE_EXCEPTION_TEXT_ENV),
+            capture_content=settings.flag(CAPTURE_CONTENT_ENV),
+            capture_exception_text=settings.flag(CAPTURE_EXCEPTION_TEXT_ENV),
         )
 
     def captures(self, tool: str | None) -> bool:

@@ -44,6 +44,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import StatusCode
 
+from mcp_tracing._core import settings
+
 __all__ = [
     "DROP_LIST_CALLS_ENV",
     "EXCLUDE_METHODS_ENV",
@@ -156,7 +158,7 @@ class MethodFilter:
                 raise TypeError("exclude_methods takes a list of patterns, not one string")
             patterns = tuple(exclude_methods)
         if drop_list_calls is None:
-            drop_list_calls = os.environ.get(DROP_LIST_CALLS_ENV, "").strip().lower() in ("1", "true", "yes")
+            drop_list_calls = settings.flag(DROP_LIST_CALLS_ENV)
         return cls(patterns + LIST_CALLS if drop_list_calls else patterns)
 
 

@@ -36,7 +36,6 @@ Usage::
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections.abc import AsyncGenerator, Generator, Mapping
@@ -51,6 +50,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import unwrap
 
 from mcp_tracing._core import attributes as attr
+from mcp_tracing._core import settings
 from mcp_tracing._core.environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
 from mcp_tracing._core.registry import registered_transport, sdk_original
 from mcp_tracing._core.transport import TransportInfo
@@ -167,16 +167,9 @@ def exit_grace_s(value: float | None = None) -> float:
         if not 0 <= value < float("inf"):
             raise ValueError(f"exit_grace must be a number of seconds from 0 up; got {value!r}")
         return float(value)
-    raw = os.environ.get(GRACE_ENV, "").strip()
-    if raw:
-        try:
-            parsed = float(raw)
-        except ValueError:
-            parsed = -1.0
-        if 0 <= parsed < float("inf"):
-            return parsed
-        _logger.warning("ignoring %s=%r: not a number of seconds; using %s", GRACE_ENV, raw, DEFAULT_GRACE_S)
-    return DEFAULT_GRACE_S
+    return settings.number(
+        GRACE_ENV, DEFAULT_GRACE_S, parse=float, valid=lambda s: s >= 0, expected="a number of seconds from 0 up"
+    )
 
 
 @contextmanager

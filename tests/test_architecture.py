@@ -194,3 +194,16 @@ def test_no_test_module_imports_another() -> None:
             found += [f"{path.relative_to(tests)}: {name}" for name in named if name.split(".")[0] in modules]
     assert modules >= {"conftest", "test_inprocess"}
     assert not found, found
+
+
+def test_every_module_logs_under_its_own_name() -> None:
+    """One logger-naming rule: ``logging.getLogger(__name__)`` (all under ``mcp_tracing``, so configuring that
+    logger configures all); no module names a logger by hand."""
+    import ast
+
+    for path in sorted((ROOT / "mcp_tracing").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":
+                (argument,) = node.args
+                assert isinstance(argument, ast.Name), f"{path.relative_to(ROOT)}:{node.lineno}"
+                assert argument.id == "__name__" or path.name == "exporters.py", f"{path.relative_to(ROOT)}"

@@ -32,6 +32,8 @@ from typing import Any, Final
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from mcp_tracing._core import settings
+
 __all__ = ["metric_exporters", "span_exporters", "traces_destination"]
 
 _logger = logging.getLogger(__name__)
@@ -118,7 +120,9 @@ def _metric_exporter(name: str) -> MetricExporter | None:
     if name in OTLP_NAMES:
         return _otlp(name, "METRICS", "opentelemetry_metrics_exporter", _otlp_http_metric_exporter)
     if name == STORE:
-        _warn_once("store-metrics", "mcp_tracing: the local store keeps traces only; no metrics exporter started")
+        settings.warn_once(
+            _logger, "store-metrics", "mcp_tracing: the local store keeps traces only; no metrics exporter started"
+        )
         return None
     return _from_entry_point("opentelemetry_metrics_exporter", name)
 
@@ -132,7 +136,9 @@ def _otlp(name: str, signal: str, group: str, over_http: Callable[[], Any]) -> A
         exporter = _from_entry_point(group, "otlp_proto_grpc", quiet=name == "otlp")
         if exporter is not None:
             return exporter
-        _warn_once("grpc", "mcp_tracing: the gRPC OTLP exporter is not installed; exporting over HTTP/protobuf")
+        settings.warn_once(
+            _logger, "grpc", "mcp_tracing: the gRPC OTLP exporter is not installed; exporting over HTTP/protobuf"
+        )
     return over_http()
 
 
@@ -150,17 +156,8 @@ def _from_entry_point(group: str, name: str, *, quiet: bool = False) -> Any:
             _logger.warning("mcp_tracing: the %s exporter %r could not be started", group, name, exc_info=True)
             return None
     if not quiet:
-        _warn_once(f"{group}:{name}", "mcp_tracing: no %s named %r is installed; ignored", group, name)
+        settings.warn_once(_logger, f"{group}:{name}", "mcp_tracing: no %s named %r is installed; ignored", group, name)
     return None
-
-
-_warned: set[str] = set()
-
-
-def _warn_once(key: str, message: str, *args: object) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        _logger.warning(message, *args)
 
 
 # ------------------------------------------------------------------------------------ OTLP metrics

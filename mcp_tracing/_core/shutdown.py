@@ -33,6 +33,8 @@ from typing import Any, Final
 from opentelemetry import metrics, trace
 from opentelemetry.trace import TracerProvider
 
+from mcp_tracing._core import settings
+
 __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT_S",
     "SHUTDOWN_TIMEOUT_ENV",
@@ -54,33 +56,9 @@ DEFAULT_SHUTDOWN_TIMEOUT_S: Final = 5.0
 
 def shutdown_timeout() -> float:
     """``$MCP_TRACING_SHUTDOWN_TIMEOUT`` in seconds (a positive number), else the default."""
-    raw = os.environ.get(SHUTDOWN_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_SHUTDOWN_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        _warn_once(
-            f"bad:{raw}",
-            "ignoring %s=%r: not a positive number of seconds; using %s",
-            SHUTDOWN_TIMEOUT_ENV,
-            raw,
-            DEFAULT_SHUTDOWN_TIMEOUT_S,
-        )
-        return DEFAULT_SHUTDOWN_TIMEOUT_S
-    return value
-
-
-_warned: set[str] = set()
-
-
-def _warn_once(key: str, message: str, *args: object) -> None:
-    if key in _warned:
-        return
-    _warned.add(key)
-    _logger.warning(message, *args)
+    return settings.number(
+        SHUTDOWN_TIMEOUT_ENV, DEFAULT_SHUTDOWN_TIMEOUT_S, parse=float, expected="a positive number of seconds"
+    )
 
 
 class _Helpers:
@@ -187,7 +165,8 @@ def flush(*tracer_providers: TracerProvider | None, timeout: float | None = None
     limit = shutdown_timeout() if timeout is None else timeout
     late = run_bounded(jobs, limit)
     for name in late:
-        _warn_once(
+        settings.warn_once(
+            _logger,
             f"late:{name}",
             "mcp_tracing: %s took longer than %.1f s (a slow or unreachable endpoint?); not waiting for it",
             name,

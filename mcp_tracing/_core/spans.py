@@ -19,7 +19,7 @@ from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.bounds import SHAPE_LIMIT, URI_LIMIT, bounded
 from mcp_tracing.privacy import Privacy, args_hash
 
-_logger = logging.getLogger("mcp_tracing")
+_logger = logging.getLogger(__name__)
 
 
 def target_of(method: str, params: Mapping[str, Any] | None) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any, Final
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
+from mcp_tracing._core import settings
 from mcp_tracing._core.shared_patch import SharedPatch
 
 __all__ = ["SPAWN_ENV", "carry_into_spawns", "spawns_carry_telemetry"]
@@ -33,9 +34,7 @@ SPAWN_ENV: Final = "MCP_TRACING_SPAWN_ENVIRONMENT"
 
 def spawns_carry_telemetry() -> bool:
     """Whether ``configure()`` should turn ``carry_into_spawns`` on (``$MCP_TRACING_SPAWN_ENVIRONMENT``)."""
-    import os
-
-    return os.environ.get(SPAWN_ENV, "").strip().lower() not in ("0", "false", "off", "no")
+    return settings.flag(SPAWN_ENV, default=True)
 
 
 def carry_into_spawns() -> Callable[[], None]:

@@ -15,6 +15,7 @@ from typing import Any, Final
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from mcp_tracing._core import settings
 from mcp_tracing._core.paths import absolute
 from mcp_tracing.store._sqlite import (
     DEFAULT_MAX_AGE,
@@ -48,17 +49,6 @@ def store_for_children(environ: Mapping[str, str] | None = None) -> Path:
     return default_store_path(environ)
 
 
-def _env_number(name: str, default: float, parse: Any) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(parse(raw))
-    except ValueError:
-        _logger.warning("ignoring %s=%r: not a valid value; using %s", name, raw, default)
-        return default
-
-
 class SqliteSpanExporter(SpanExporter):
     """Writes finished spans to the local store; use it with a ``BatchSpanProcessor``.
 
@@ -82,8 +72,10 @@ class SqliteSpanExporter(SpanExporter):
         self._connection: sqlite3.Connection | None = None
         self._unusable = False
         self._written = 0
-        self._max_age_s = _env_number(MAX_AGE_ENV, parse_duration(DEFAULT_MAX_AGE), parse_duration)
-        self._max_spans = int(_env_number(MAX_SPANS_ENV, DEFAULT_MAX_SPANS, int))
+        self._max_age_s = settings.number(
+            MAX_AGE_ENV, parse_duration(DEFAULT_MAX_AGE), parse=parse_duration, expected="a duration (7d, 12h, 30m)"
+        )
+        self._max_spans = settings.number(MAX_SPANS_ENV, DEFAULT_MAX_SPANS, parse=int, expected="a positive count")
         self._failures: set[str] = set()
 
     def _open(self) -> sqlite3.Connection | None:
