@@ -44,4 +44,4 @@ __all__ = [
     "trace_session",
 ]
 
-_register_sdk_adapter()  # the core reaches the SDK only through the adapter registered here (see _registry)
+_register_sdk_adapter()  # the core reaches the SDK only through the adapter registered here (see _core/registry.py)

@@ -153,6 +153,29 @@ def test_the_sdk_server_span_middleware_is_replaced_in_place() -> None:
     assert not any(isinstance(m, OpenTelemetryMiddleware) for m in after)
 
 
+async def test_the_server_middleware_is_buildable_from_public_arguments(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """``TracingServerMiddleware(build_server_tracer(...))``, added by hand in place of the SDK's, traces as
+    ``instrument_server`` does: one SERVER span per message, no SDK span beside it."""
+    if not IS_V2:
+        pytest.skip("mcp 1.x has no server middleware")
+    from mcp.server._otel import OpenTelemetryMiddleware
+
+    from mcp_tracing.server import build_server_tracer
+
+    provider, exporter = capture
+    server = make_server()
+    chain = lowlevel(server).middleware
+    chain[:] = [m for m in chain if not isinstance(m, OpenTelemetryMiddleware)]
+    chain.insert(0, mcp_tracing.TracingServerMiddleware(build_server_tracer(tracer_provider=provider)))
+    async with connected(server) as session:
+        await session.initialize()
+        await session.call_tool("echo", {"text": "hi"})
+    servers = [(s.name, s.kind.name) for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert sorted(servers) == [("initialize", "SERVER"), ("tools/call echo", "SERVER"), ("tools/list", "SERVER")]
+
+
 def test_public_api_is_exactly_all() -> None:
     public = sorted(name for name in vars(mcp_tracing) if not name.startswith("_") and name not in _SUBMODULES)
     assert sorted(n for n in mcp_tracing.__all__ if n != "__version__") == public

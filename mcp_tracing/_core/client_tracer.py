@@ -52,7 +52,7 @@ R = TypeVar("R")
 ACTIVE_CLIENT_SPAN: ContextVar[tuple[Span, bool] | None] = ContextVar("mcp_tracing_active_client_span", default=None)
 """The span that stands for the message being sent in this context, and whether it is mcp_tracing's own
 (``False``: an excluded method, sent under the caller's span with no span of its own). On mcp 2.x the
-SDK's ``MCP send`` span is replaced by it (see ``_compat``)."""
+SDK's ``MCP send`` span is replaced by it (see ``_sdk/v2.py``)."""
 
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 """Where a 2026-07-28 ``server/discover`` result names the server (in its ``_meta``)."""

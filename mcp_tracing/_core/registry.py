@@ -1,9 +1,10 @@
 """Where the core meets the SDK adapter: the SDK line installed, the transports open now, the SDK functions
 the instrumentor replaced, and the adapter that installs tracing on SDK objects.
 
-The core (``client``, ``server``, ``http``, ``stdio``) imports this module and never the adapter; the adapter
-(``_compat``, the only module that knows mcp 1.x from 2.x) imports the core and registers itself here when
-the package is imported. So dependencies point one way: adapter -> core.
+The core and the public API (``client``, ``server``, ``http``, ``stdio``) import this module and never an
+adapter; the adapter (``_sdk/adapter.py``, with ``_sdk/v1.py`` and ``_sdk/v2.py``, the only modules that know
+an SDK line's internals) imports them and registers itself here when the package is imported. So
+dependencies point one way: adapter -> core (``scripts/import_graph.py`` checks it).
 """
 
 from __future__ import annotations

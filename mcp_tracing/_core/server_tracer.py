@@ -51,8 +51,8 @@ class ServerTracer:
     """What is known of the connection beyond the message (a client's tracer of what its server sends)."""
     switch: Switch = field(default=ALWAYS_ON)
     on_message: Callable[[Any], None] | None = None
-    """Called by ``TracingServerMiddleware`` with each message's context, before its span opens (``_compat``
-    uses it to reach the connection's outbound channel)."""
+    """Called by ``TracingServerMiddleware`` with each message's context, before its span opens (the 2.x
+    adapter uses it to reach the connection's outbound channel)."""
 
     def placement(
         self, meta: object, http: HttpRequestInfo | None = None, *, http_session: bool = False

@@ -1,7 +1,7 @@
 """Span bookkeeping shared by the client and server sides: names, attributes and outcomes of one MCP message.
 
 Nothing here knows the SDK version: callers hand over plain method names, ``params`` mappings and
-results (dicts or pydantic models), and ``_compat`` does the translation.
+results (dicts or pydantic models), and the SDK adapters (``_sdk``) do the translation.
 """
 
 from __future__ import annotations
