@@ -23,9 +23,10 @@ from __future__ import annotations
 from mcp_tracing import agent
 from mcp_tracing._sdk.adapter import register as _register_sdk_adapter
 from mcp_tracing._version import __version__
+from mcp_tracing.asgi import TraceContextMiddleware
 from mcp_tracing.client import trace_session
 from mcp_tracing.config import configure
-from mcp_tracing.http import TraceContextMiddleware, instrument_http_client, streamable_http_client
+from mcp_tracing.http import instrument_http_client, streamable_http_client
 from mcp_tracing.instrumentor import McpInstrumentor
 from mcp_tracing.server import TracingServerMiddleware, instrument_server
 from mcp_tracing.stdio import stdio_client

@@ -26,59 +26,27 @@ from collections.abc import Mapping
 from contextvars import Token
 from types import TracebackType
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.attributes import (  # the taxonomy's attribute names, defined with the others
     AGENT_TYPE as AGENT_TYPE,
-)
-from mcp_tracing._core.attributes import (
     BYTES_WRITTEN as BYTES_WRITTEN,
-)
-from mcp_tracing._core.attributes import (
     ISSUES_COUNT as ISSUES_COUNT,
-)
-from mcp_tracing._core.attributes import (
     MODEL_NAME as MODEL_NAME,
-)
-from mcp_tracing._core.attributes import (
     PASSED as PASSED,
-)
-from mcp_tracing._core.attributes import (
     REQUEST_SOURCE as REQUEST_SOURCE,
-)
-from mcp_tracing._core.attributes import (
     STATE_AT_START as STATE_AT_START,
-)
-from mcp_tracing._core.attributes import (
     STORE_TYPE as STORE_TYPE,
-)
-from mcp_tracing._core.attributes import (
     TEMPERATURE as TEMPERATURE,
-)
-from mcp_tracing._core.attributes import (
     TOKENS_IN as TOKENS_IN,
-)
-from mcp_tracing._core.attributes import (
     TOKENS_OUT as TOKENS_OUT,
-)
-from mcp_tracing._core.attributes import (
     TOTAL_COST_ESTIMATE as TOTAL_COST_ESTIMATE,
-)
-from mcp_tracing._core.attributes import (
     TURN_NUMBER as TURN_NUMBER,
-)
-from mcp_tracing._core.attributes import (
     USED_TOOLS as USED_TOOLS,
-)
-from mcp_tracing._core.attributes import (
     USER_ID as USER_ID,
-)
-from mcp_tracing._core.attributes import (
     VALIDATOR_NAME as VALIDATOR_NAME,
 )
 from mcp_tracing._core.tool_spans import PENDING_TOOL_CALL, PendingToolCall

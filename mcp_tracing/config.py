@@ -41,9 +41,7 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from mcp_tracing._core import exporters as _exporters
-from mcp_tracing._core import settings
-from mcp_tracing._core import shutdown as _shutdown
+from mcp_tracing._core import exporters as _exporters, settings, shutdown as _shutdown
 from mcp_tracing._sdk import spawn as _spawn
 
 __all__ = ["SCHEDULE_DELAY_MS", "TAIL_SAMPLING_ENV", "configure", "uses_otlp"]

@@ -44,14 +44,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
 import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span, StatusCode, TracerProvider
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.client_tracer import chosen_parent
 from mcp_tracing._core.registry import IS_V2, ORIGINALS
 from mcp_tracing._core.switch import Switch

@@ -67,7 +67,7 @@ def instrument_server(
         server: a low-level ``mcp.server.lowlevel.Server`` (mcp 1.x or 2.x), an mcp 1.x ``FastMCP`` or an
             mcp 2.x ``MCPServer``. Instrumenting it twice logs a warning and changes nothing.
         policy: how inbound context is trusted: ``default``, ``gateway`` or ``untrusted`` (see
-            ``mcp_tracing.http.Policy``). Where ``TraceContextMiddleware`` was given one too, the stricter of the
+            ``mcp_tracing.asgi.Policy``). Where ``TraceContextMiddleware`` was given one too, the stricter of the
             two holds for the requests it saw (``untrusted`` > ``gateway`` > ``default``).
         exclude_methods: methods (``fnmatch`` patterns) handled without a span; by default
             ``$MCP_TRACING_EXCLUDE_METHODS`` or ``sampling.HOUSEKEEPING``.

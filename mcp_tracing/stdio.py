@@ -49,8 +49,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import unwrap
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import settings
+from mcp_tracing._core import attributes as attr, settings
 from mcp_tracing._core.environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
 from mcp_tracing._core.registry import registered_transport, sdk_original
 from mcp_tracing._core.transport import TransportInfo

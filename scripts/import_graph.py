@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # to propagate, hide, sample and count) and its exporter (the local store). Nothing here knows an SDK.
     ("core", ("_core", "_version", "propagation", "privacy", "sampling", "metrics", "store")),
     # The public integration API, built on the core: sessions, servers, transports, the agent taxonomy.
-    ("api", ("client", "server", "stdio", "http", "agent", "testing")),
+    ("api", ("client", "server", "stdio", "http", "asgi", "agent", "testing")),
     # The SDK adapters: the only code that knows an SDK's internals; registered with the core's registry.
     ("adapters", ("_sdk",)),
     # What turns it all on: the package itself (it registers the adapter), configure(), the instrumentor.

@@ -100,6 +100,7 @@ def test_the_public_surface_is_the_documented_one() -> None:
     """The public modules: a new one is a decision (README.md's "Architecture" lists them), not an accident."""
     assert PUBLIC_MODULES == [
         "agent",
+        "asgi",
         "cli",
         "cli.commands",
         "cli.demo",
@@ -207,3 +208,11 @@ def test_every_module_logs_under_its_own_name() -> None:
                 (argument,) = node.args
                 assert isinstance(argument, ast.Name), f"{path.relative_to(ROOT)}:{node.lineno}"
                 assert argument.id == "__name__" or path.name == "exporters.py", f"{path.relative_to(ROOT)}"
+
+
+def test_the_server_side_moved_to_asgi_and_is_still_importable_from_http() -> None:
+    from mcp_tracing import asgi, http
+
+    for name in asgi.__all__:
+        assert getattr(http, name) is getattr(asgi, name), name
+    assert not set(asgi.__all__) & set(http.__all__)  # one public home each

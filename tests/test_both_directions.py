@@ -13,8 +13,7 @@ from helpers import all_spans, one, probe_params, structured
 from helpers.inprocess import McpServer, connected, traced
 from helpers.stdio_calls import assert_one_client_and_one_server_span_per_request, run_calls
 from mcp.types import CreateMessageResult, ElicitResult, ErrorData, ListRootsResult
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider

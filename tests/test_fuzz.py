@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -260,7 +259,7 @@ def test_the_http_middleware_passes_any_hostile_request_through_unchanged(
     """The app sees the request as sent and the client gets the app's answer as sent; one span, bounded."""
     import anyio
 
-    from mcp_tracing.http import TraceContextMiddleware
+    from mcp_tracing.asgi import TraceContextMiddleware
 
     provider, exporter = TracerProvider(), InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -14,11 +14,9 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import HANDSHAKE, HUGE, PROBE, free_port, http_probe, read_until, rss, wrap_env
-from helpers import tool_call as call
+from helpers import HANDSHAKE, HUGE, PROBE, free_port, http_probe, read_until, rss, tool_call as call, wrap_env
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.bounds import CUT_MARK, NAME_LIMIT, URI_LIMIT
 from mcp_tracing.testing import read_spans
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import HANDSHAKE, HUGE, WRAP, rss, wrap_env
-from helpers import tool_call as call
+from helpers import HANDSHAKE, HUGE, WRAP, rss, tool_call as call, wrap_env
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -10,8 +10,7 @@ import pytest
 from helpers import all_spans, http_probe, one, read_requests, structured
 from helpers.requests import header
 from mcp import ClientSession
-from opentelemetry import baggage
-from opentelemetry import context as otel_context
+from opentelemetry import baggage, context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

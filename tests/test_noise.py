@@ -80,8 +80,7 @@ async def test_each_server_gets_only_the_baggage_it_may_see(
     capture: tuple[TracerProvider, InMemorySpanExporter], allowed: object, expected: dict[str, str]
 ) -> None:
     from helpers import structured
-    from opentelemetry import baggage
-    from opentelemetry import context as otel_context
+    from opentelemetry import baggage, context as otel_context
 
     provider, _ = capture
     server = mcp_tracing.instrument_server(make_server(), tracer_provider=provider)
@@ -102,8 +101,7 @@ async def test_an_untrusted_server_starts_new_traces_links_the_caller_and_ignore
 ) -> None:
     """The trust policy off HTTP too (stdio, in-process): nothing inbound is acted on, all is linked."""
     from helpers import structured
-    from opentelemetry import baggage
-    from opentelemetry import context as otel_context
+    from opentelemetry import baggage, context as otel_context
 
     provider, exporter = capture
     server = mcp_tracing.instrument_server(make_server(), policy="untrusted", tracer_provider=provider)

@@ -20,7 +20,7 @@ import mcp_tracing
 from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.client_tracer import chosen_parent
 from mcp_tracing._core.tool_spans import claim_tool_span
-from mcp_tracing.http import SCOPE_KEY, full_route
+from mcp_tracing.asgi import SCOPE_KEY, full_route
 
 pytestmark = pytest.mark.anyio
 

@@ -13,16 +13,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import baggage as otel_baggage
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import baggage as otel_baggage, context as otel_context, trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.bounds import bounded
 from mcp_tracing._core.switch import ALWAYS_ON, Switch
 from mcp_tracing._core.tool_spans import claim_tool_span

@@ -1,6 +1,6 @@
 """What arrived with one HTTP request, as the MCP server spans of the messages it carried need it.
 
-``TraceContextMiddleware`` (``mcp_tracing.http``) reads it once per request and leaves it in the ASGI scope;
+``TraceContextMiddleware`` (``mcp_tracing.asgi``) reads it once per request and leaves it in the ASGI scope;
 the server tracer reads it from there, or from the scope's headers when the middleware is not installed.
 """
 

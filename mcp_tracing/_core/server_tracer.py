@@ -11,14 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.client_tracer import ClientTracer
 from mcp_tracing._core.policy import Policy, stricter
 from mcp_tracing._core.request_info import HttpRequestInfo, request_info

@@ -8,8 +8,7 @@ import threading
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import shutdown as _shutdown
+from mcp_tracing._core import attributes as attr, shutdown as _shutdown
 from mcp_tracing.propagation import extract_env
 
 __all__ = ["end_session_span", "start_session_span"]

@@ -12,8 +12,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 
 __all__ = ["PENDING_TOOL_CALL", "PendingToolCall", "claim_tool_span"]
 

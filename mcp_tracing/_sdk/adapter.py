@@ -35,7 +35,7 @@ from mcp_tracing._core.switch import ALWAYS_ON
 from mcp_tracing._core.transport import TransportInfo
 from mcp_tracing._sdk.common import is_http_session
 from mcp_tracing._sdk.fastmcp import is_fastmcp_client, quiet_fastmcp, trace_fastmcp_client
-from mcp_tracing.http import TraceContextMiddleware
+from mcp_tracing.asgi import TraceContextMiddleware
 
 if IS_V2:
     from mcp_tracing._sdk import v2 as _line

@@ -26,13 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Span, StatusCode
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.client_tracer import ClientTracer
 from mcp_tracing._core.shared_patch import SharedPatch
 from mcp_tracing._core.switch import Switch

@@ -16,8 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
-from mcp_tracing._core import attributes as attr
-from mcp_tracing._core import spans as _spans
+from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.bounds import bounded
 from mcp_tracing._core.client_tracer import server_identity
 from mcp_tracing._version import __version__

@@ -8,8 +8,7 @@ from typing import Any
 import anyio
 from mcp import ClientSession
 from mcp.client.stdio import stdio_client as sdk_stdio_client
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.sdk.trace import TracerProvider
 
 import mcp_tracing
