@@ -576,8 +576,9 @@ def test_a_failing_flush_is_logged_and_the_others_still_run(caplog: pytest.LogCa
 def test_a_bad_shutdown_timeout_is_ignored_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from mcp_tracing._core import shutdown as _shutdown
+    from mcp_tracing._core import settings, shutdown as _shutdown
 
+    monkeypatch.setattr(settings, "_warned", set())
     monkeypatch.setenv("MCP_TRACING_SHUTDOWN_TIMEOUT", "soon")
     with caplog.at_level(logging.WARNING, logger="mcp_tracing._core.shutdown"):
         assert _shutdown.shutdown_timeout() == _shutdown.DEFAULT_SHUTDOWN_TIMEOUT_S
@@ -695,11 +696,11 @@ def test_exporters_follow_the_opentelemetry_variables(
 def test_unknown_exporters_and_a_missing_grpc_exporter_are_said_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    from mcp_tracing._core import exporters as _exporters
+    from mcp_tracing._core import exporters as _exporters, settings
 
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,zipkin_json")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    monkeypatch.setattr(_exporters, "_warned", set())
+    monkeypatch.setattr(settings, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="mcp_tracing._core.exporters"):
         for _ in range(2):
             made = _exporters.span_exporters(tmp_path / "t.db")

@@ -14,6 +14,7 @@ from time import time_ns
 from typing import Any, cast
 
 from mcp.client.session import ClientSession
+from mcp.server.lowlevel import Server
 from mcp.shared.session import RequestResponder
 from mcp.types import ClientRequest, ErrorData, ServerResult
 from opentelemetry.trace import Span
@@ -50,7 +51,7 @@ def _dump(model: Any) -> dict[str, Any]:
     return cast(dict[str, Any], model.model_dump(by_alias=True, mode="json", exclude_none=True))
 
 
-def _install_v1_session(session: Any, tracer: ClientTracer) -> None:
+def _install_v1_session(session: ClientSession, tracer: ClientTracer) -> None:
     tracer.use_transport(transport_of(session._write_stream, session._read_stream))
     _trace_v1_outbound(session, tracer)
     if tracer.inbound is not None:
@@ -182,7 +183,7 @@ async def run_server(
     return await run(_ReadProxy(read_stream, watcher), _WriteProxy(write_stream, watcher), *rest, **kwargs)
 
 
-def install_server(lowlevel: Any, tracer: ServerTracer) -> None:
+def install_server(lowlevel: Server[Any, Any], tracer: ServerTracer) -> None:
     """Traces a 1.x low-level server: every message its ``_handle_message`` dispatches, and what it sends."""
 
     handle_message = lowlevel._handle_message

@@ -19,6 +19,7 @@ from mcp.client.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters
 from mcp.server._otel import OpenTelemetryMiddleware
+from mcp.server.lowlevel import Server
 from mcp.shared import jsonrpc_dispatcher
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
@@ -74,7 +75,7 @@ async def run_server(
     return await run(*args, **kwargs)
 
 
-def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
+def _install_v2_client(client: Client, tracer: ClientTracer) -> None:
     current = getattr(client, "_session", None)
     if current is not None:
         _install_v2_session(current, tracer)
@@ -90,7 +91,7 @@ def _install_v2_client(client: Any, tracer: ClientTracer) -> None:
     client._build_session = _build_session
 
 
-def _use_our_transports(client: Any) -> None:
+def _use_our_transports(client: Client) -> None:
     """A 2.x ``Client`` given ``StdioServerParameters`` or a URL, not yet entered, spawns or connects through
     mcp_tracing's drop-ins: the child gets the trace context and this process's telemetry settings (its store,
     its exporter), and every HTTP request a ``traceparent`` header. The SDK builds its own transport when the
@@ -109,7 +110,7 @@ def _use_our_transports(client: Any) -> None:
         client._connect = connect_transport(streamable_http_client(server))
 
 
-def _install_v2_session(session: Any, tracer: ClientTracer) -> None:
+def _install_v2_session(session: ClientSession, tracer: ClientTracer) -> None:
     _gate_for(tracer.switch)
     dispatcher = session._dispatcher
 
@@ -253,7 +254,7 @@ def _gated_span(original: Callable[..., Any], name: str, **kwargs: Any) -> Gener
     yield NonRecordingSpan(ours.get_span_context())
 
 
-def install_server(lowlevel: Any, tracer: ServerTracer) -> None:
+def install_server(lowlevel: Server[Any], tracer: ServerTracer) -> None:
     """Traces a 2.x low-level server: our middleware where the SDK's was, and what it sends back."""
 
     outbound = tracer.outbound
