@@ -401,3 +401,18 @@ def test_uninstrument_leaves_every_sdk_object_as_it_was() -> None:
     assert int(checked) > 1000 and int(patched) >= (9 if IS_V2 else 8), done.stdout  # it did patch, then undid
     assert by_hand == "[]", by_hand  # every patch is a wrapt wrapper, which unwrap takes off
     assert changed.strip() == "[]", changed
+
+
+def test_importing_mcp_tracing_imports_no_sdk_module() -> None:
+    """``opentelemetry-instrument`` loads our instrumentor (and so the package) before Starlette's: had it
+    imported mcp then, the SDK would hold the Starlette class that instrumentor replaces, and no HTTP span would
+    ever be made (tests/test_frameworks_mcp1.py sees it end to end; this is its fast check, on both lines)."""
+    import subprocess
+
+    script = (
+        "import sys, mcp_tracing, mcp_tracing.instrumentor, mcp_tracing.config\n"
+        "print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'starlette.applications'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

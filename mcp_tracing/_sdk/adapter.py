@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.client_tracer import ClientTracer
@@ -37,16 +37,38 @@ from mcp_tracing._sdk.common import is_http_session
 from mcp_tracing._sdk.fastmcp import is_fastmcp_client, quiet_fastmcp, trace_fastmcp_client
 from mcp_tracing.asgi import TraceContextMiddleware
 
-if IS_V2:
-    from mcp_tracing._sdk import v2 as _line
-else:
-    from mcp_tracing._sdk import v1 as _line
-
 __all__ = ["install_client", "install_server", "register"]
 
 _logger = logging.getLogger(__name__)
 
 _MARK: Final = "_mcp_tracing_"
+
+
+class _Line(Protocol):
+    """What each SDK line's adapter module (``v1``, ``v2``) provides."""
+
+    def install_client(self, session: object, tracer: ClientTracer) -> None: ...
+    def install_server(self, lowlevel: Any, tracer: ServerTracer) -> None: ...
+    async def run_server(
+        self, run: Callable[..., Any], tracer: ServerTracer, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any: ...
+    def httpx_instrumentor(self) -> Any: ...
+
+
+_loaded: list[_Line] = []
+
+
+def _line() -> _Line:
+    """The installed line's adapter, imported at first use, never when mcp_tracing is: importing the SDK then
+    would bind Starlette's application class in it before an instrumentor that ``opentelemetry-instrument``
+    loads after ours replaces that class (no HTTP spans at all)."""
+    if not _loaded:
+        if IS_V2:
+            from mcp_tracing._sdk import v2 as line
+        else:
+            from mcp_tracing._sdk import v1 as line
+        _loaded.append(line)
+    return _loaded[0]
 
 
 def _marked(obj: object) -> bool:
@@ -73,7 +95,7 @@ def install_client(session: object, tracer: ClientTracer) -> None:
             session, tracer, _install_fastmcp_session, switch=tracer.switch, hold=tracer.switch is ALWAYS_ON
         )
     else:
-        _line.install_client(session, tracer)  # raises TypeError for anything else
+        _line().install_client(session, tracer)  # raises TypeError for anything else
     setattr(session, _MARK, tracer)
 
 
@@ -102,7 +124,7 @@ def install_server(server: object, tracer: ServerTracer) -> None:
     _wrap_run(lowlevel, tracer)
     # Whatever runs the server (stdio, the SDK's HTTP or SSE runner, uvicorn, a mounted app), SIGTERM flushes.
     flush_at_sigterm(tracer.tracer_provider)
-    _line.install_server(lowlevel, tracer)
+    _line().install_server(lowlevel, tracer)
     for owner in {id(server): server, id(lowlevel): lowlevel}.values():
         _serve_http_traced(owner, tracer)
     setattr(lowlevel, _MARK, tracer)
@@ -164,7 +186,7 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
 
     async def traced_run(*args: Any, **kwargs: Any) -> Any:
         if is_http_session(kwargs) or not tracer.switch.active():
-            return await _line.run_server(run, tracer, args, kwargs)
+            return await _line().run_server(run, tracer, args, kwargs)
         try:
             span = start_session_span(tracer.tracer, tracer.tracer_provider)
             tracer.session_spans.append(span)
@@ -172,10 +194,10 @@ def _wrap_run(lowlevel: Any, tracer: ServerTracer) -> None:
                 tracer.outbound.use_transport(TransportInfo(attr.TRANSPORT_PIPE))
         except Exception:
             _logger.exception("mcp_tracing could not open the session span")
-            return await _line.run_server(run, tracer, args, kwargs)
+            return await _line().run_server(run, tracer, args, kwargs)
         started = time.perf_counter()
         try:
-            return await _line.run_server(run, tracer, args, kwargs)
+            return await _line().run_server(run, tracer, args, kwargs)
         finally:
             tracer.session_spans.remove(span)
             if tracer.metrics is not None:
@@ -193,7 +215,7 @@ def register() -> None:
         Adapter(
             install_client=install_client,
             install_server=install_server,
-            httpx_instrumentor=_line.httpx_instrumentor,
-            http_reads_body=_line.HTTP_READS_BODY,
+            httpx_instrumentor=lambda: _line().httpx_instrumentor(),
+            http_reads_body=not IS_V2,  # mcp 1.x sends no context header of its own: the body's _meta is read
         )
     )

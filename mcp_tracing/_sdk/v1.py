@@ -25,12 +25,9 @@ from mcp_tracing._core.registry import transport_of
 from mcp_tracing._core.server_tracer import ServerTracer, http_info
 from mcp_tracing._sdk.common import OUTBOUND, connection_tracer, is_http_session
 
-__all__ = ["HTTP_READS_BODY", "httpx_instrumentor", "install_client", "install_server", "run_server"]
+__all__ = ["httpx_instrumentor", "install_client", "install_server", "run_server"]
 
 _logger = logging.getLogger(__name__)
-
-HTTP_READS_BODY = True
-"""mcp 1.x sends no context header of its own: the transport reads each POST body for its _meta."""
 
 
 def httpx_instrumentor() -> Any:

@@ -34,7 +34,6 @@ from mcp_tracing._core.switch import ALWAYS_ON, Switch
 from mcp_tracing._sdk.common import OUTBOUND, connection_tracer
 
 __all__ = [
-    "HTTP_READS_BODY",
     "httpx_instrumentor",
     "hold_sdk_client_span_gate",
     "install_client",
@@ -43,9 +42,6 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-
-HTTP_READS_BODY = False
-"""mcp 2.x hands the transport each request with its context: no body is read."""
 
 
 def httpx_instrumentor() -> Any:
