@@ -15,7 +15,8 @@ call, and the paired ratio (the median over rounds of variant/untraced in the sa
 for real (an SDK TracerProvider, batched) and dropped by the exporter: the cost of making them, not of
 shipping them. Results go to ``benchmarks/results.json`` and ``benchmarks/results.md``; a full run also puts
 the table into README.md between the ``bench`` markers. ``--smoke`` runs a few rounds of each and checks
-the results are right (CI runs it), with no claim about speed.
+the results are right (CI runs it), with no claim about speed. CPU instructions per call, which do not depend
+on how busy the machine is, are counted by ``benchmarks/instructions.py`` (under valgrind).
 """
 
 from __future__ import annotations
