@@ -126,6 +126,7 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     # ------------------------------------------------------------------------------------- patches
 
     def _patch(self, options: dict[str, Any], generation: int) -> None:
+        from mcp.client import streamable_http as sdk_streamable_http
         from mcp.client.session import ClientSession
         from mcp.server.lowlevel import Server
 
@@ -195,9 +196,7 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _logger.exception("mcp_tracing could not instrument the SDK's HTTP client")
                 return client
 
-        self._wrap(
-            importlib.import_module("mcp.client.streamable_http"), "create_mcp_http_client", create_mcp_http_client
-        )
+        self._wrap(sdk_streamable_http, "create_mcp_http_client", create_mcp_http_client)
 
         traced_http_client = functools.partial(
             streamable_http_client, http_spans=http_spans, tracer_provider=tracer_provider, _switch=_SWITCH

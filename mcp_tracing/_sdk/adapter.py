@@ -55,20 +55,16 @@ class _Line(Protocol):
     def httpx_instrumentor(self) -> Any: ...
 
 
-_loaded: list[_Line] = []
-
-
+@functools.cache
 def _line() -> _Line:
     """The installed line's adapter, imported at first use, never when mcp_tracing is: importing the SDK then
     would bind Starlette's application class in it before an instrumentor that ``opentelemetry-instrument``
     loads after ours replaces that class (no HTTP spans at all)."""
-    if not _loaded:
-        if IS_V2:
-            from mcp_tracing._sdk import v2 as line
-        else:
-            from mcp_tracing._sdk import v1 as line
-        _loaded.append(line)
-    return _loaded[0]
+    if IS_V2:
+        from mcp_tracing._sdk import v2 as line
+    else:
+        from mcp_tracing._sdk import v1 as line
+    return line
 
 
 def _marked(obj: object) -> bool:
