@@ -4,7 +4,9 @@
 * ``sdk``: an SDK TracerProvider, so mcp 2.x's built-in ``OpenTelemetryMiddleware`` records its spans;
 * ``traced``: the same provider, and ``mcp_tracing.instrument_server`` (metrics into an SDK MeterProvider);
 * ``propagation``: as ``traced`` but with no MeterProvider; the client sends unsampled context, so nothing
-  is recorded: context passes through, that is all.
+  is recorded: context passes through, that is all;
+* ``floor`` (mcp 2.x): the same provider and meters, and ``floor.py``'s middleware instead of the SDK's: the
+  same spans and metrics as ``traced``, made with the OpenTelemetry SDK directly.
 
 Spans are batched to an exporter that drops them: what is measured is making them, not shipping them.
 ``BENCH_TRANSPORT=http`` serves streamable HTTP on 127.0.0.1 (prints ``URL ...``), else stdio.
@@ -54,6 +56,11 @@ import mcp_tracing  # noqa: E402 - after the SDK, as an application would
 
 if MODE in ("traced", "propagation"):
     mcp_tracing.instrument_server(server)
+elif MODE == "floor":
+    import floor  # benchmarks/, this script's directory
+    from opentelemetry import metrics as otel_metrics, trace as otel_trace
+
+    floor.install_server(server, otel_trace.get_tracer_provider(), otel_metrics.get_meter_provider())
 
 
 @server.tool()

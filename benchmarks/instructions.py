@@ -6,8 +6,11 @@ and a client session in that process, over memory streams (the JSON-RPC path of 
 sides traced as the variant says. After a warm-up the process says so; collection is switched on
 (``callgrind_control -i on``) for ``N`` ``tools/call echo`` calls only, then off, and the count divided by ``N``.
 
-Variants (both sides alike): ``untraced``; ``sdk`` (mcp 2.x's own tracing, an SDK TracerProvider); ``mcp_tracing``
-(spans and the MCP metrics); ``propagation`` (mcp_tracing under an always-off sampler, no metrics). Spans are made
+Variants (both sides alike): ``untraced``; ``meta_by_hand`` (untraced, the calls carrying an unsampled
+``traceparent`` in ``_meta`` put there by hand: what the SDK itself spends to carry a context); ``sdk`` (mcp
+2.x's own tracing, an SDK TracerProvider); ``mcp_tracing`` (spans and the MCP metrics); ``propagation``
+(mcp_tracing, the calls made under an agent span that was not sampled, an always-off sampler, no metrics);
+``floor`` (mcp 2.x: the same spans and metrics made with the OTel SDK directly, ``floor.py``). Spans are made
 and dropped by a batching processor whose exporter discards them, as in ``run.py``.
 """
 
@@ -24,14 +27,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-VARIANTS = ("untraced", "sdk", "mcp_tracing", "propagation")
+VARIANTS = ("untraced", "meta_by_hand", "sdk", "mcp_tracing", "propagation", "floor")
+HAND_META = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}
+"""What ``meta_by_hand`` sends: an unsampled context in ``_meta``, no tracing at all (the propagation floor)."""
 WARMUP = 30
 
 CHILD = r"""
-import os, sys
+import logging, os, sys
 import anyio
 from mcp import ClientSession
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -43,6 +48,8 @@ import mcp_tracing
 from mcp_tracing._core.registry import IS_V2
 
 variant, calls = sys.argv[1], int(sys.argv[2])
+logging.disable(logging.INFO)  # mcp 1.x logs every request at INFO on stderr
+sys.path.insert(0, __BENCHMARKS__)
 
 
 class Drop(SpanExporter):
@@ -54,7 +61,8 @@ provider = TracerProvider(sampler=ALWAYS_OFF) if variant == "propagation" else T
 provider.add_span_processor(BatchSpanProcessor(Drop()))
 if variant in ("sdk",):
     trace.set_tracer_provider(provider)  # the SDK's own spans, through the global provider
-meters = MeterProvider(metric_readers=[InMemoryMetricReader()]) if variant == "mcp_tracing" else NoOpMeterProvider()
+metered = variant in ("mcp_tracing", "floor")
+meters = MeterProvider(metric_readers=[InMemoryMetricReader()]) if metered else NoOpMeterProvider()
 
 if IS_V2:
     from mcp.server.mcpserver import MCPServer as Server
@@ -72,6 +80,10 @@ def echo(text: str) -> str:
 lowlevel = getattr(server, "_lowlevel_server", None) or getattr(server, "_mcp_server")
 if variant in ("mcp_tracing", "propagation"):
     mcp_tracing.instrument_server(server, tracer_provider=provider, meter_provider=meters)
+elif variant == "floor":
+    import floor
+
+    floor.install_server(server, provider, meters)
 
 
 async def main():
@@ -82,13 +94,21 @@ async def main():
         async with ClientSession(client_read, client_write) as session:
             if variant in ("mcp_tracing", "propagation"):
                 mcp_tracing.trace_session(session, tracer_provider=provider, meter_provider=meters)
+            elif variant == "floor":
+                floor.install_client(session, provider, meters)
             await session.initialize()
+            if variant == "propagation":  # an agent whose turn was not sampled: its calls carry that on
+                parent = trace.NonRecordingSpan(
+                    trace.SpanContext(0x5CE0E9A5, 0x5CE0E9A5, is_remote=False, trace_flags=trace.TraceFlags(0))
+                )
+                otel_context.attach(trace.set_span_in_context(parent))
+            options = {"meta": __HAND_META__} if variant == "meta_by_hand" else {}
             for _ in range(__WARMUP__):
-                await session.call_tool("echo", {"text": "hello"})
+                await session.call_tool("echo", {"text": "hello"}, **options)
             print("ready", flush=True)
             sys.stdin.readline()
             for _ in range(calls):
-                await session.call_tool("echo", {"text": "hello"})
+                await session.call_tool("echo", {"text": "hello"}, **options)
             print("done", flush=True)
             sys.stdin.readline()
         tg.cancel_scope.cancel()
@@ -96,7 +116,12 @@ async def main():
 
 anyio.run(main)
 os._exit(0)  # no exit-time flushing in the count
-""".replace("__WARMUP__", str(WARMUP))
+"""
+CHILD = (
+    CHILD.replace("__WARMUP__", str(WARMUP))
+    .replace("__HAND_META__", repr(HAND_META))
+    .replace("__BENCHMARKS__", repr(str(Path(__file__).resolve().parent)))
+)
 
 
 def count(variant: str, calls: int, python: str) -> int:
@@ -133,6 +158,22 @@ def count(variant: str, calls: int, python: str) -> int:
         return int(totals.group(1))
 
 
+def mcp_version(python: str) -> str:
+    """The mcp version ``python`` has installed."""
+    return subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('mcp'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def variants_for(line: str) -> list[str]:
+    """The variants an SDK line has: mcp 1.x has no tracing of its own (its "sdk" variant would be the untraced
+    call again), and the floor is written against mcp 2.x."""
+    return [v for v in VARIANTS if not (line.startswith("1.") and v in ("sdk", "floor"))]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200, help="calls counted per variant (default 200)")
@@ -140,14 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="the interpreter (its mcp line is measured)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    line = subprocess.run(
-        [args.python, "-c", "import importlib.metadata as m; print(m.version('mcp'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    # mcp 1.x has no tracing of its own: its "sdk" variant would be the untraced call again.
-    variants = [v for v in VARIANTS if (not args.only or v in args.only) and (v != "sdk" or not line.startswith("1."))]
+    line = mcp_version(args.python)
+    variants = [v for v in variants_for(line) if not args.only or v in args.only]
     results = {variant: count(variant, args.calls, args.python) / args.calls for variant in variants}
     if args.json:
         print(json.dumps(results))

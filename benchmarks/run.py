@@ -3,20 +3,27 @@
 What is measured (each a paired, interleaved run in this one process: every round calls each variant once,
 in a shuffled order, so drift and noise hit all variants alike):
 
-* a stdio tool call (``echo``), untraced vs mcp 2.x's built-in tracing vs mcp_tracing fully traced (client and
-  server: spans and the MCP metrics) vs propagation only (context sent, nothing sampled, no metrics);
+* a stdio tool call (``echo``), untraced vs untraced with an unsampled context put in ``_meta`` by hand
+  (what the SDK itself spends to carry a context: the floor of "propagation only") vs mcp 2.x's built-in
+  tracing vs mcp_tracing fully traced (client and server: spans and the MCP metrics) vs propagation only (the
+  calls made under an agent span that was not sampled: context carried, nothing recorded, no metrics) vs the
+  floor (``floor.py``: the same spans and metrics made with the OpenTelemetry SDK directly, nothing else);
 * the same over streamable HTTP;
+* the same two on mcp 1.30 (untraced vs mcp_tracing vs propagation only), when ``--mcp1-python`` names an
+  interpreter with mcp 1.30 (``.venv-mcp1/bin/python`` by default, where it exists);
+* CPU instructions per call of each variant on both lines (``instructions.py``, under valgrind, when installed);
+* the per-piece budget of a call (``budget.py``: µs per piece and side, mcp_tracing vs the SDK's own vs the floor);
 * the ``mcp-tracing wrap`` proxy vs the same server called directly;
 * the tail sampler's memory at 50k spans a minute for 10 simulated minutes;
 * ``mcp-tracing show`` on a store holding 1M spans.
 
 For each call variant: the median, the 10th-90th percentile spread, the ratio of medians to the untraced
-call, and the paired ratio (the median over rounds of variant/untraced in the same round). Spans are made
+call, the paired ratio (the median over rounds of variant/untraced in the same round) and, where mcp 2.x's own
+tracing runs beside it, the paired ratio to that. Spans are made
 for real (an SDK TracerProvider, batched) and dropped by the exporter: the cost of making them, not of
 shipping them. Results go to ``benchmarks/results.json`` and ``benchmarks/results.md``; a full run also puts
-the table into README.md between the ``bench`` markers. ``--smoke`` runs a few rounds of each and checks
-the results are right (CI runs it), with no claim about speed. CPU instructions per call, which do not depend
-on how busy the machine is, are counted by ``benchmarks/instructions.py`` (under valgrind).
+the tables into README.md between the ``bench`` and ``budget`` markers. ``--smoke`` runs a few rounds of each
+and checks the results are right (CI runs it), with no claim about speed (and no mcp 1.30 or valgrind run).
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +52,8 @@ from typing import Any
 import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client as sdk_stdio_client
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -54,12 +64,23 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 import mcp_tracing
 from mcp_tracing._core.registry import IS_V2, MCP_VERSION
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import budget
+import floor
+import instructions
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "benchmarks" / "bench_server.py"
 README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
-TARGETS = {"mcp_tracing": 1.05, "propagation only": 1.01}
-BENCHMARKS = ("stdio", "http", "proxy", "tail_memory", "show")
+BUDGET_MARKERS = ("<!-- budget:start -->", "<!-- budget:end -->")
+TARGETS = {"mcp_tracing": ("mcp 2.x built-in", 1.02), "propagation only": ("untraced", 1.03)}
+"""The latency targets: variant -> (compared with, at most this paired ratio)."""
+UNSAMPLED_TURN = trace.set_span_in_context(
+    trace.NonRecordingSpan(trace.SpanContext(0x5CE0E9A5, 0x5CE0E9A5, is_remote=False, trace_flags=trace.TraceFlags(0)))
+)
+"""An agent's turn that was not sampled: the "propagation only" calls are made in it."""
+BENCHMARKS = ("stdio", "http", "proxy", "tail_memory", "show", "budget")
 
 
 class Counting(SpanExporter):
@@ -105,6 +126,9 @@ class Variant:
     sdk_tracer: trace.Tracer = NOOP
     tracer_provider: TracerProvider | None = None  # trace_session with this provider
     meters: bool = True  # trace_session's metrics into an SDK MeterProvider (else a no-op one)
+    floor: bool = False  # floor.install_client instead of trace_session
+    meta: dict[str, Any] | None = None  # call_tool(meta=...): a context put in _meta by hand
+    parent: Context | None = None  # attached around each call
     proxied: bool = False
     session: Any = None
     samples: list[float] = field(default_factory=lambda: [])
@@ -117,25 +141,38 @@ class Setup:
     builtin: Counting = field(default_factory=Counting)
     full: Counting = field(default_factory=Counting)
     unsampled: Counting = field(default_factory=Counting)
+    floored: Counting = field(default_factory=Counting)
     meters: MeterProvider = field(default_factory=lambda: MeterProvider(metric_readers=[InMemoryMetricReader()]))
 
     def __post_init__(self) -> None:
         self.builtin_provider = provider(self.builtin)
         self.full_provider = provider(self.full)
         self.unsampled_provider = provider(self.unsampled, sampler=ALWAYS_OFF)
+        self.floor_provider = provider(self.floored)
 
     def call_variants(self) -> list[Variant]:
-        variants = [Variant("untraced", "untraced")]
+        variants = [
+            Variant("untraced", "untraced"),
+            Variant("_meta by hand", "untraced", meta=dict(instructions.HAND_META)),
+        ]
         if IS_V2:
             variants.append(Variant("mcp 2.x built-in", "sdk", sdk_tracer=self.builtin_provider.get_tracer("mcp")))
         variants.append(Variant("mcp_tracing", "traced", tracer_provider=self.full_provider))
         variants.append(
-            Variant("propagation only", "propagation", tracer_provider=self.unsampled_provider, meters=False)
+            Variant(
+                "propagation only",
+                "propagation",
+                tracer_provider=self.unsampled_provider,
+                meters=False,
+                parent=UNSAMPLED_TURN,
+            )
         )
+        if IS_V2:
+            variants.append(Variant("floor", "floor", tracer_provider=self.floor_provider, floor=True))
         return variants
 
     def flush(self) -> None:
-        for made in (self.builtin_provider, self.full_provider, self.unsampled_provider):
+        for made in (self.builtin_provider, self.full_provider, self.unsampled_provider, self.floor_provider):
             made.force_flush()
 
 
@@ -148,7 +185,7 @@ async def open_stdio(stack: AsyncExitStack, variant: Variant, setup: Setup) -> A
     if variant.proxied:
         args = ["-m", "mcp_tracing.cli", "wrap", "--", sys.executable, str(SERVER)]
     params = StdioServerParameters(command=sys.executable, args=args, env=server_env(variant.server_mode))
-    traced = variant.tracer_provider is not None
+    traced = variant.tracer_provider is not None and not variant.floor
     transport = mcp_tracing.stdio_client(params) if traced else sdk_stdio_client(params)
     read, write = await stack.enter_async_context(transport)
     return await start_session(stack, read, write, variant, setup)
@@ -156,8 +193,10 @@ async def open_stdio(stack: AsyncExitStack, variant: Variant, setup: Setup) -> A
 
 async def start_session(stack: AsyncExitStack, read: Any, write: Any, variant: Variant, setup: Setup) -> Any:
     session = await stack.enter_async_context(ClientSession(read, write))
-    if variant.tracer_provider is not None:
-        meters = setup.meters if variant.meters else NoOpMeterProvider()
+    meters = setup.meters if variant.meters else NoOpMeterProvider()
+    if variant.floor and variant.tracer_provider is not None:
+        floor.install_client(session, variant.tracer_provider, setup.meters)
+    elif variant.tracer_provider is not None:
         mcp_tracing.trace_session(session, tracer_provider=variant.tracer_provider, meter_provider=meters)
     await session.initialize()
     return session
@@ -186,7 +225,7 @@ async def http_server(mode: str) -> AsyncIterator[str]:
 
 async def open_http(stack: AsyncExitStack, variant: Variant, setup: Setup) -> Any:
     url = await stack.enter_async_context(http_server(variant.server_mode))
-    if variant.tracer_provider is not None:
+    if variant.tracer_provider is not None and not variant.floor:
         transport = mcp_tracing.streamable_http_client(url)
     else:
         from mcp.client.streamable_http import streamable_http_client
@@ -198,11 +237,17 @@ async def open_http(stack: AsyncExitStack, variant: Variant, setup: Setup) -> An
 
 async def call(variant: Variant) -> float:
     token = SDK_TRACER.set(variant.sdk_tracer)
+    parent = otel_context.attach(variant.parent) if variant.parent is not None else None
     try:
         started = time.perf_counter()
-        result = await variant.session.call_tool("echo", {"text": "hello"})
+        if variant.meta is not None:
+            result = await variant.session.call_tool("echo", {"text": "hello"}, meta=variant.meta)
+        else:
+            result = await variant.session.call_tool("echo", {"text": "hello"})
         elapsed = time.perf_counter() - started
     finally:
+        if parent is not None:
+            otel_context.detach(parent)
         SDK_TRACER.reset(token)
     text = result.content[0].text
     if text != "hello":
@@ -223,11 +268,18 @@ async def measure(variants: list[Variant], rounds: int, warmup: int, seed: int =
 
 def summarize(variants: list[Variant]) -> list[dict[str, Any]]:
     base = variants[0].samples
+    by_name = {variant.name: variant.samples for variant in variants}
+    sdk = by_name.get("mcp 2.x built-in")
     rows: list[dict[str, Any]] = []
     for variant in variants:
         samples = variant.samples
         deciles = statistics.quantiles(samples, n=10)
         paired = statistics.median(v / b for v, b in zip(samples, base, strict=True))
+        target = TARGETS.get(variant.name)
+        target_paired = None
+        if target is not None and target[0] in by_name:
+            reference = by_name[target[0]]
+            target_paired = statistics.median(v / b for v, b in zip(samples, reference, strict=True))
         rows.append(
             {
                 "variant": variant.name,
@@ -236,7 +288,10 @@ def summarize(variants: list[Variant]) -> list[dict[str, Any]]:
                 "p90_ms": deciles[-1] * 1e3,
                 "ratio": statistics.median(samples) / statistics.median(base),
                 "paired_ratio": paired,
-                "target": TARGETS.get(variant.name),
+                "vs_sdk": statistics.median(v / b for v, b in zip(samples, sdk, strict=True)) if sdk else None,
+                "target": None
+                if target is None or target_paired is None
+                else {"vs": target[0], "at_most": target[1], "paired": target_paired},
                 "calls": len(samples),
             }
         )
@@ -373,59 +428,118 @@ def machine() -> dict[str, str]:
     }
 
 
+def _call_rows(label: str, rows: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for row in rows:
+        vs_sdk = f"{row['vs_sdk']:.3f}x" if row.get("vs_sdk") is not None else ""
+        target = row.get("target")
+        goal = ""
+        if target:
+            met = "met" if target["paired"] <= target["at_most"] else "**missed**"
+            goal = f"<= {target['at_most']:.2f}x {'the SDK' if target['vs'] != 'untraced' else 'untraced'}: {met}"
+        lines.append(
+            f"| {label} | {row['variant']} | {row['median_ms']:.3f} ms | {row['p10_ms']:.3f}-{row['p90_ms']:.3f} ms "
+            f"| {row['ratio']:.3f}x | {row['paired_ratio']:.3f}x | {vs_sdk} | {goal} |"
+        )
+    return lines
+
+
+def instructions_table(counted: dict[str, dict[str, float]]) -> list[str]:
+    """Instructions per call of each variant, per SDK line (``instructions.py``)."""
+    lines = ["| one in-process `tools/call echo` | " + " | ".join(f"mcp {line}" for line in counted) + " |"]
+    lines.append("|---|" + "---|" * len(counted))
+    names = {
+        "untraced": "untraced",
+        "meta_by_hand": "untraced, an unsampled `_meta` put there by hand",
+        "sdk": "the SDK's own tracing",
+        "mcp_tracing": "mcp_tracing, spans and metrics",
+        "propagation": "propagation only (unsampled turn)",
+        "floor": "floor: the same with the OTel SDK directly",
+    }
+    for variant, name in names.items():
+        cells: list[str] = []
+        for per_line in counted.values():
+            value, base, sdk = per_line.get(variant), per_line.get("untraced"), per_line.get("sdk")
+            if value is None or base is None:
+                cells.append("-")
+                continue
+            cell = f"{value / 1e3:,.0f}k"
+            if variant != "untraced":
+                cell += f" (+{(value - base) / 1e3:,.0f}k"
+                if sdk is not None and variant in ("mcp_tracing", "floor"):
+                    cell += f", {(value - base) / (sdk - base):.2f}x the SDK's"
+                cell += ")"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def table(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
         f"Ran {m['date']} on {m['cpu']} ({m['cores']} cores), {m['os']}, Python {m['python']}, mcp {m['mcp']}, "
         f"mcp_tracing {m['mcp_tracing']}; {results['rounds']} paired rounds per call benchmark.",
         "",
-        "| benchmark | variant | median | p10-p90 | ratio (medians) | paired ratio | target |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | variant | median | p10-p90 | ratio (medians) | paired ratio | vs the SDK's own | target |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for bench in ("stdio", "http", "proxy"):
-        for row in results.get(bench, []):
-            target = f"<= {row['target']:.2f}x" if row["target"] else ""
-            lines.append(
-                f"| {bench} tool call | {row['variant']} | {row['median_ms']:.3f} ms | "
-                f"{row['p10_ms']:.3f}-{row['p90_ms']:.3f} ms | {row['ratio']:.3f}x | {row['paired_ratio']:.3f}x "
-                f"| {target} |"
-            )
+        lines += _call_rows(f"{bench} tool call", results.get(bench, []))
+    mcp1 = results.get("mcp1") or {}
+    for bench in ("stdio", "http"):
+        lines += _call_rows(f"{bench} tool call, mcp {mcp1.get('mcp', '1.x')}", mcp1.get(bench, []))
     tail = results.get("tail_memory")
     show = results.get("show")
-    if tail is None or show is None:
-        return "\n".join(lines) + "\n"
-    lines.append(
-        f"| tail sampler | {tail['spans_per_minute']:,} spans/min for {tail['simulated_minutes']} simulated min "
-        f"({tail['spans']:,} spans) | peak {tail['peak_memory_mb']:.1f} MB, at most {tail['peak_buffered_spans']:,} "
-        f"spans buffered | | | | bounded |"
-    )
-    lines.append(
-        f"| `mcp-tracing show` | store of {show['spans']:,} spans | {show['median_ms']:.1f} ms | max "
-        f"{show['max_ms']:.1f} ms | | | <= 100 ms |"
-    )
+    if tail is not None:
+        lines.append(
+            f"| tail sampler | {tail['spans_per_minute']:,} spans/min for {tail['simulated_minutes']} simulated min "
+            f"({tail['spans']:,} spans) | peak {tail['peak_memory_mb']:.1f} MB, at most "
+            f"{tail['peak_buffered_spans']:,} spans buffered | | | | | bounded |"
+        )
+    if show is not None:
+        lines.append(
+            f"| `mcp-tracing show` | store of {show['spans']:,} spans | {show['median_ms']:.1f} ms | max "
+            f"{show['max_ms']:.1f} ms | | | | <= 100 ms |"
+        )
+    counted = results.get("instructions")
+    if counted:
+        lines += ["", f"CPU instructions per call (callgrind, {results['instruction_calls']} calls counted):", ""]
+        lines += instructions_table(counted)
     return "\n".join(lines) + "\n"
 
 
-def update_readme(text: str) -> None:
+def update_readme(text: str, markers: tuple[str, str] = MARKERS) -> None:
     readme = README.read_text()
-    start, end = readme.find(MARKERS[0]), readme.find(MARKERS[1])
+    start, end = readme.find(markers[0]), readme.find(markers[1])
     if start < 0 or end < 0:
-        raise SystemExit("README.md has no bench markers")
-    README.write_text(readme[: start + len(MARKERS[0])] + "\n" + text + readme[end:])
+        raise SystemExit(f"README.md has no {markers[0]} markers")
+    README.write_text(readme[: start + len(markers[0])] + "\n" + text + readme[end:])
 
 
 def check_smoke(results: dict[str, Any], setup: Setup) -> None:
     """What a smoke run must show: every variant measured, spans made where they should be, none elsewhere."""
-    names = [row["variant"] for row in results["stdio"]]
-    expected = ["untraced", *(["mcp 2.x built-in"] if IS_V2 else []), "mcp_tracing", "propagation only"]
-    if names != expected or [row["variant"] for row in results["http"]] != expected:
-        raise AssertionError(f"variants measured: {names}")
-    if setup.full.spans == 0 or setup.unsampled.spans != 0 or (IS_V2 and setup.builtin.spans == 0):
-        raise AssertionError(
-            f"spans made: full {setup.full.spans}, unsampled {setup.unsampled.spans}, built-in {setup.builtin.spans}"
-        )
-    if results["tail_memory"]["kept_traces"] + results["tail_memory"]["dropped_traces"] == 0:
+    expected = [
+        "untraced",
+        "_meta by hand",
+        *(["mcp 2.x built-in"] if IS_V2 else []),
+        "mcp_tracing",
+        "propagation only",
+        *(["floor"] if IS_V2 else []),
+    ]
+    for bench in ("stdio", "http"):
+        measured = [row["variant"] for row in results.get(bench, [])]
+        if bench in results and measured != expected:
+            raise AssertionError(f"variants measured ({bench}): {measured}")
+    made = (setup.full.spans, setup.unsampled.spans, setup.builtin.spans, setup.floored.spans)
+    calls_made = "stdio" in results or "http" in results
+    if calls_made and (made[0] == 0 or made[1] != 0 or (IS_V2 and (made[2] == 0 or made[3] == 0))):
+        raise AssertionError(f"spans made (full, unsampled, built-in, floor): {made}")
+    tail = results.get("tail_memory")
+    if tail is not None and tail["kept_traces"] + tail["dropped_traces"] == 0:
         raise AssertionError("the tail sampler decided nothing")
+    rows = results["budget"]["rows"] if "budget" in results else []
+    if not all(row["mcp_tracing"] > 0 and (row["floor"] is not None or "filter" in row["piece"]) for row in rows):
+        raise AssertionError("the budget left a piece unmeasured")
 
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
@@ -446,10 +560,43 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
         results["tail_memory"] = bench_tail_memory(minutes, per_minute)
     if "show" in only:
         results["show"] = bench_show(20_000 if args.smoke else 1_000_000, 5 if args.smoke else 30)
+    if "budget" in only and IS_V2:
+        results["budget"] = budget.budget(200 if args.smoke else 5000)
     if args.smoke:
         check_smoke(results, setup)
-    results["spans_made"] = {"built-in": setup.builtin.spans, "mcp_tracing": setup.full.spans}
+    results["spans_made"] = {
+        "built-in": setup.builtin.spans,
+        "mcp_tracing": setup.full.spans,
+        "floor": setup.floored.spans,
+    }
     return results
+
+
+def other_line(python: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The stdio and HTTP call benchmarks run by ``python`` (another SDK line), as ``run.py --only ... --json``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [python, str(Path(__file__).resolve()), "--rounds", str(args.rounds), "--output", tmp, "--no-readme"]
+        done = subprocess.run(
+            [*command, "--only", "stdio", "--only", "http"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Its servers' own shutdown noise (mcp 1.x logs a cancelled SSE writer at SIGTERM) is shown only on failure.
+        if done.returncode != 0:
+            raise SystemExit(f"{python} benchmarks/run.py failed:\n{done.stderr[-3000:]}")
+        other = json.loads((Path(tmp) / "results.json").read_text())
+    return {"mcp": other["machine"]["mcp"], "stdio": other["stdio"], "http": other["http"]}
+
+
+def count_instructions(pythons: Sequence[str], calls: int) -> dict[str, dict[str, float]]:
+    """Instructions per call of every variant each interpreter's SDK line has (``instructions.py``)."""
+    counted: dict[str, dict[str, float]] = {}
+    for python in pythons:
+        line = instructions.mcp_version(python)
+        variants = instructions.variants_for(line)
+        counted[line] = {variant: instructions.count(variant, calls, python) / calls for variant in variants}
+    return counted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -457,19 +604,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a few rounds of each, checked for correctness")
     parser.add_argument("--rounds", type=int, default=2000, help="paired rounds per call benchmark (default 2000)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks", help="where results.json/md go")
-    parser.add_argument("--no-readme", action="store_true", help="do not put the table into README.md")
+    parser.add_argument("--no-readme", action="store_true", help="do not put the tables into README.md")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these (repeatable)")
+    default_mcp1 = ROOT / ".venv-mcp1" / "bin" / "python"
+    parser.add_argument(
+        "--mcp1-python",
+        default=str(default_mcp1) if default_mcp1.exists() and IS_V2 else None,
+        help="an interpreter with mcp 1.30: its stdio and HTTP rows too (default .venv-mcp1/bin/python)",
+    )
+    parser.add_argument(
+        "--instruction-calls",
+        type=int,
+        default=200,
+        help="calls counted per variant under callgrind (0: none; default 200, skipped without valgrind)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MCP_TRACING_STORE"] = str(Path(tmp) / "proxy.db")  # where the wrap proxy's spans go
         results = anyio.run(run_all, args)
+    full = not args.smoke and not args.only
+    if full and args.mcp1_python:
+        results["mcp1"] = other_line(args.mcp1_python, args)
+    if full and args.instruction_calls and shutil.which("valgrind"):
+        pythons = [sys.executable, *([args.mcp1_python] if args.mcp1_python else [])]
+        results["instructions"] = count_instructions(pythons, args.instruction_calls)
+        results["instruction_calls"] = args.instruction_calls
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     text = table(results)
-    (args.output / "results.md").write_text(text)
+    budget_text = budget.table(results["budget"]) if "budget" in results else ""
+    (args.output / "results.md").write_text(text + ("\n" + budget_text if budget_text else ""))
     print(text)
-    if not args.smoke and not args.no_readme and not args.only:
+    print(budget_text)
+    if full and not args.no_readme:
         update_readme(text)
+        if budget_text:
+            update_readme(budget_text, BUDGET_MARKERS)
     return 0
 
 

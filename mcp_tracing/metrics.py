@@ -112,8 +112,16 @@ class McpMetrics:
         self._server_session = histogram(
             "mcp.server.session.duration", "The duration of the MCP session as observed on the MCP server."
         )
-        self.enabled = not isinstance(self._client_operation, NoOpHistogram)
-        """False on a no-op meter provider: callers skip building attributes nobody records."""
+
+    @property
+    def enabled(self) -> bool:
+        """False while nothing records: a no-op meter provider, or the API's global proxy before an SDK meter
+        provider is set (callers then skip building attributes nobody records). Asked at each use, since a
+        proxy starts recording once ``metrics.set_meter_provider`` is called."""
+        histogram: object = self._client_operation
+        # The API's proxy instrument keeps what it forwards to in a private field, None until a provider is set.
+        real: object = getattr(histogram, "_real_instrument", histogram)
+        return real is not None and not isinstance(real, NoOpHistogram)
 
     def client_operation(self, seconds: float, attributes: Mapping[str, AttributeValue] | None) -> None:
         self._client_operation.record(seconds, _only(attributes, CLIENT_OPERATION_ATTRIBUTES))

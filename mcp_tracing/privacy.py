@@ -18,7 +18,6 @@ the same hash.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import json
 import logging
@@ -45,6 +44,7 @@ __all__ = [
     "Privacy",
     "REDACTED",
     "args_hash",
+    "hash_key",
     "key_file",
 ]
 
@@ -127,7 +127,9 @@ def _link(temporary: Path, path: Path, key: bytes) -> None:
             file.write(key)
 
 
-def _key() -> bytes:
+def hash_key() -> bytes:
+    """The key ``args_hash`` uses: ``MCP_TRACING_HASH_KEY`` if set, else this installation's key file (created
+    on first use). Looked up in the environment at each call, cached per key file location."""
     configured = os.environ.get(HASH_KEY_ENV)
     if configured:
         return configured.encode()
@@ -141,7 +143,11 @@ def _key_at(key_file_env: str | None, xdg_data_home: str | None, home: str | Non
     return _installation_key(key_file())
 
 
-def args_hash(arguments: object) -> str | None:
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+"""Canonical JSON for hashing, built once (``json.dumps`` with options builds an encoder per call)."""
+
+
+def args_hash(arguments: object, *, key: bytes | None = None) -> str | None:
     """Returns the keyed hash of tool arguments, or ``None`` when there are none.
 
     The arguments are serialised as canonical JSON (sorted keys, no spaces), so the same arguments give
@@ -149,6 +155,8 @@ def args_hash(arguments: object) -> str | None:
 
     Args:
         arguments: the ``arguments`` of a ``tools/call`` (any JSON-compatible value).
+        key: the HMAC key; ``hash_key()`` (the environment's, looked up now) when omitted. A tracer resolves it
+            once per session, since the look-up costs a third of the hash.
 
     Returns:
         32 hex characters (the first 128 bits of HMAC-SHA256), or ``None`` for absent arguments.
@@ -156,10 +164,12 @@ def args_hash(arguments: object) -> str | None:
     if arguments is None:
         return None
     try:
-        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        canonical = _CANONICAL.encode(arguments)
     except (TypeError, ValueError):  # circular or unsortable: still hash something stable per value
         canonical = repr(arguments)
-    return hmac.new(_key(), canonical.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    data = canonical.encode("utf-8", "surrogatepass")
+    # One-shot C HMAC (no HMAC object): the first 128 bits, as hex.
+    return hmac.digest(key if key is not None else hash_key(), data, "sha256")[:16].hex()
 
 
 REDACTED: Final = "[REDACTED]"

@@ -23,6 +23,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -31,7 +32,7 @@ from typing import Final
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.propagators.textmap import Getter, Setter
+from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator
 
 __all__ = [
     "MAX_CARRIER_VALUE_LENGTH",
@@ -180,7 +181,17 @@ header_getter: Final = HeaderGetter()
 
 def propagator_fields() -> frozenset[str]:
     """The carrier keys the global propagator writes (``traceparent``, ``tracestate``, ``baggage`` by default)."""
-    return frozenset(propagate.get_global_textmap().fields)
+    propagator = propagate.get_global_textmap()
+    try:
+        return _fields_of(propagator)
+    except TypeError:  # a propagator that is not hashable
+        return frozenset(propagator.fields)
+
+
+@functools.lru_cache(maxsize=8)
+def _fields_of(propagator: TextMapPropagator) -> frozenset[str]:
+    # Per propagator, once (a composite builds its set anew at each ask); a new global one is a new key.
+    return frozenset(propagator.fields)
 
 
 def _valid_or_none(ctx: Context) -> Context | None:

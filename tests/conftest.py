@@ -77,6 +77,7 @@ QUICK_MODULES: frozenset[str] = frozenset(
         "test_privacy",
         "test_propagation",
         "test_sampling",
+        "test_hot_path",
         "test_settings",
         "test_store_cli",
         "test_waterfall",

@@ -28,11 +28,27 @@ def test_the_benchmarks_run_and_report_every_row(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    variants = ["untraced", *(["mcp 2.x built-in"] if IS_V2 else []), "mcp_tracing", "propagation only"]
+    variants = [
+        "untraced",
+        "_meta by hand",
+        *(["mcp 2.x built-in"] if IS_V2 else []),
+        "mcp_tracing",
+        "propagation only",
+        *(["floor"] if IS_V2 else []),
+    ]
     for bench in ("stdio", "http"):
         assert [row["variant"] for row in results[bench]] == variants
         assert all(row["calls"] == results["rounds"] and row["median_ms"] > 0 for row in results[bench])
         assert results[bench][0]["ratio"] == 1.0
+        targets = {row["variant"]: row["target"] for row in results[bench] if row["target"]}
+        assert {name: (t["vs"], t["at_most"]) for name, t in targets.items()} == {
+            "propagation only": ("untraced", 1.03),
+            **({"mcp_tracing": ("mcp 2.x built-in", 1.02)} if IS_V2 else {}),
+        }
+    if IS_V2:  # the per-piece budget: every piece measured on both sides, the floor beside it
+        budget = results["budget"]["rows"]
+        assert {(row["side"], row["piece"]) for row in budget} >= {("client", "metrics"), ("server", "span start/end")}
+        assert all(row["mcp_tracing"] > 0 for row in budget) and results["spans_made"]["floor"] > 0
     assert [row["variant"] for row in results["proxy"]] == ["direct", "mcp-tracing wrap"]
     assert results["tail_memory"]["spans"] == 5_000 and results["tail_memory"]["peak_buffered_spans"] > 0
     assert results["show"]["spans"] == 20_000

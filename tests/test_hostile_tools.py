@@ -126,8 +126,8 @@ def test_a_5000_deep_chain_is_drawn_by_show_html_and_analyze(
 
 RACER = """
 import sys
-from mcp_tracing.privacy import _key
-sys.stdout.write(_key().hex())
+from mcp_tracing.privacy import hash_key
+sys.stdout.write(hash_key().hex())
 """
 
 
@@ -159,7 +159,7 @@ def test_an_empty_or_short_key_file_is_replaced_with_one_warning(
         key_file.write_bytes(content)
         monkeypatch.setenv("MCP_TRACING_HASH_KEY_FILE", str(key_file))
         caplog.clear()
-        key = privacy._key()  # pyright: ignore[reportPrivateUsage]
+        key = privacy.hash_key()
         assert len(key) == 32 and key_file.read_bytes() == key
         assert len([r for r in caplog.records if "replacing it" in r.getMessage()]) == 1
 

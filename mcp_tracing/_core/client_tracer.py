@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from opentelemetry import baggage as otel_baggage, context as otel_context, trace
 from opentelemetry.context import Context
@@ -24,10 +24,11 @@ from mcp_tracing._core.bounds import bounded
 from mcp_tracing._core.switch import ALWAYS_ON, Switch
 from mcp_tracing._core.tool_spans import claim_tool_span
 from mcp_tracing._core.transport import TransportInfo
+from mcp_tracing._core.unsampled import skips
 from mcp_tracing._version import __version__
 from mcp_tracing.metrics import McpMetrics
-from mcp_tracing.privacy import Privacy
-from mcp_tracing.propagation import inject_meta
+from mcp_tracing.privacy import Privacy, hash_key
+from mcp_tracing.propagation import inject_meta, propagator_fields
 from mcp_tracing.sampling import MethodFilter
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 ACTIVE_CLIENT_SPAN: ContextVar[tuple[Span, bool] | None] = ContextVar("mcp_tracing_active_client_span", default=None)
 """The span that stands for the message being sent in this context, and whether it is mcp_tracing's own
@@ -62,6 +64,7 @@ class _Outcome:
     attributes: dict[str, AttributeValue] | None = None
 
 
+_Inject = Callable[[Mapping[str, Any] | None], Mapping[str, Any] | None]
 SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
 ProgressFn = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 
@@ -87,19 +90,36 @@ class ClientTracer:
     """The parent of a message sent with no span current (a fastmcp client's session span), if any."""
     parent_span: Callable[[], Span | None] | None = None
     """The application's choice of parent, asked first at each message (``trace_session(parent_span=)``)."""
+    sdk_injects: bool = False
+    """The SDK writes the current context into ``params._meta`` of every request itself (mcp 2.x's JSON-RPC
+    dispatcher): requests then only lose stale propagator keys here, and are not injected twice."""
     _explicit_server_name: bool = field(default=False, repr=False)
+    _key: bytes | None = field(default=None, repr=False)
 
-    async def request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
+    def hash_key(self) -> bytes:
+        """The arguments-hash key, resolved at the first hash and kept for the session (not per call)."""
+        if self._key is None:
+            self._key = hash_key()
+        return self._key
+
+    async def request(
+        self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R], *, notification: bool = False
+    ) -> R:
         """Sends one request inside its CLIENT span; ``send`` gets the params with ``_meta`` injected."""
         if not self.switch.active():
             return await send(params, None)
-        if self.baggage is not True:  # this server gets only the baggage entries it may see
-            token = otel_context.attach(self._limited_baggage())
-            try:
-                return await self._request(method, params, send)
-            finally:
+        inject = self._inject if notification or not self.sdk_injects else _without_stale
+        # One coroutine layer for the whole of it: every await layer costs on every message.
+        token = otel_context.attach(self._limited_baggage()) if self.baggage is not True else None
+        outcome = _Outcome()
+        start = time.perf_counter()
+        try:
+            return await self._send(method, params, send, outcome, inject)
+        finally:
+            if self.metrics is not None and self.metrics.enabled:
+                self._safely(self._measure, method, params, outcome, time.perf_counter() - start)
+            if token is not None:  # this server gets only the baggage entries it may see
                 otel_context.detach(token)
-        return await self._request(method, params, send)
 
     def _limited_baggage(self) -> Context:
         ctx = otel_baggage.clear(otel_context.get_current())
@@ -111,37 +131,62 @@ class ClientTracer:
                 ctx = otel_baggage.set_baggage(key, value, ctx)
         return ctx
 
-    async def _request(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
-        outcome = _Outcome()
-        start = time.perf_counter()
-        try:
-            return await self._send(method, params, send, outcome)
-        finally:
-            if self.metrics is not None and self.metrics.enabled:
-                self._safely(self._measure, method, params, outcome, time.perf_counter() - start)
-
-    async def _send(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R], outcome: _Outcome) -> R:
+    async def _send(
+        self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R], outcome: _Outcome, inject: _Inject
+    ) -> R:
         if not self.filter.traces(method):  # no span (not the SDK's either); the context still travels
-            active = ACTIVE_CLIENT_SPAN.set((trace.get_current_span(), False))
-            try:
-                return await send(self._inject(params), None)
-            finally:
-                ACTIVE_CLIENT_SPAN.reset(active)
-        with self._span(method, params, outcome) as span:
+            return await self._send_spanless(method, params, send, outcome, None, inject)
+        try:
+            parent = self._fallback_context()
+        except Exception:
+            _logger.exception("mcp_tracing could not find the parent of a client span; using the current context")
+            parent = None
+        if skips(self.tracer, parent):  # an unsampled parent: no span, no attributes, no hash; the context travels
+            return await self._send_spanless(method, params, send, outcome, parent, inject)
+        with self._span(method, params, outcome, parent) as span:
             outcome.span = span
             if span is None:
                 return await send(params, None)
             try:
-                result = await send(self._inject(params), span)
+                result = await send(inject(params), span)
             except BaseException as exc:
                 if not _spans.is_refused_discover(method, _spans.jsonrpc_code(exc)):  # a probe's "no": not an error
                     outcome.error_type = _spans.error_type(exc)
                 self._safely(_spans.record_exception, span, method, exc, self.privacy)
                 raise
-            if method == attr.TOOLS_CALL and _spans.is_tool_error(result):
+            tool_error = self._safely(self._record_result, span, method, result, _spans.target_of(method, params))
+            if method == attr.TOOLS_CALL and (tool_error or (tool_error is None and _spans.is_tool_error(result))):
                 outcome.error_type = attr.ERROR_TOOL
-            self._safely(self._record_result, span, method, result, _spans.target_of(method, params))
             return result
+
+    async def _send_spanless(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        send: SendRequest[R],
+        outcome: _Outcome,
+        parent: Context | None,
+        inject: _Inject,
+    ) -> R:
+        """Sends with no span of ours: the context (``parent`` if given, else the current one) still travels,
+        and what the metrics and the session need of the response is still taken."""
+        token = otel_context.attach(parent) if parent is not None else None
+        active = ACTIVE_CLIENT_SPAN.set((trace.get_current_span(), False))
+        try:
+            result = await send(inject(params), None)
+        except BaseException as exc:
+            if not _spans.is_refused_discover(method, _spans.jsonrpc_code(exc)):
+                outcome.error_type = _spans.error_type(exc)
+            raise
+        finally:
+            ACTIVE_CLIENT_SPAN.reset(active)
+            if token is not None:
+                otel_context.detach(token)
+        if method == attr.TOOLS_CALL and _spans.is_tool_error(result):
+            outcome.error_type = attr.ERROR_TOOL
+        elif method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
+            self._safely(self.learn_server, result)
+        return result
 
     def _measure(self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome, seconds: float) -> None:
         if self.metrics is not None:
@@ -150,7 +195,7 @@ class ClientTracer:
 
     async def notify(self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R]) -> R:
         """Sends one notification inside its CLIENT span, ``_meta`` injected (the SDK does not)."""
-        return await self.request(method, params, send)
+        return await self.request(method, params, send, notification=True)
 
     def progress_callback(self, span: Span | None, callback: ProgressFn | None) -> ProgressFn | None:
         """``callback``, also recording each progress report as an ``mcp.progress`` event on ``span``.
@@ -170,7 +215,7 @@ class ClientTracer:
 
     @contextmanager
     def _span(
-        self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome
+        self, method: str, params: Mapping[str, Any] | None, outcome: _Outcome, parent: Context | None
     ) -> Generator[Span | None, None, None]:
         try:
             self._ask_peer()
@@ -184,12 +229,12 @@ class ClientTracer:
             else:
                 span = self.tracer.start_span(
                     _spans.span_name(method, params),
-                    context=self._fallback_context(),
+                    context=parent,
                     kind=SpanKind.CLIENT,
                     attributes=attributes,
                 )
                 token, owned = otel_context.attach(trace.set_span_in_context(span)), True
-            _spans.record_arguments(span, method, params, self.privacy)
+            _spans.record_arguments(span, method, params, self.privacy, self.hash_key)
             active = ACTIVE_CLIENT_SPAN.set((span, True))
         except Exception:
             _logger.exception("mcp_tracing could not start a client span; sending untraced")
@@ -239,7 +284,8 @@ class ClientTracer:
         del attributes[attr.MCP_METHOD_NAME]
         return attributes
 
-    def _inject(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    @staticmethod
+    def _inject(params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         try:
             meta = (params or {}).get("_meta")
             return {**(params or {}), "_meta": inject_meta(meta if isinstance(meta, Mapping) else None)}  # pyright: ignore[reportUnknownArgumentType]
@@ -247,14 +293,15 @@ class ClientTracer:
             _logger.exception("mcp_tracing could not inject _meta; sending without it")
             return params
 
-    def _record_result(self, span: Span, method: str, result: object, tool: str | None) -> None:
+    def _record_result(self, span: Span, method: str, result: object, tool: str | None) -> bool:
+        """Records the result on ``span``; returns whether it is a tool error."""
         if method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
             self.learn_server(result)
             if self.server_name:
                 span.set_attribute(attr.SERVER_NAME, bounded(self.server_name))
             if self.protocol_version:
                 span.set_attribute(attr.MCP_PROTOCOL_VERSION, bounded(self.protocol_version))
-        _spans.record_result(span, method, result, self.privacy, tool)
+        return _spans.record_result(span, method, result, self.privacy, tool)
 
     def learn_server(self, result: object) -> None:
         """Takes the server name and protocol version from an ``initialize`` result (dict or model)."""
@@ -296,11 +343,29 @@ class ClientTracer:
             self.protocol_version = version
 
     @staticmethod
-    def _safely(record: Callable[..., None], *args: Any) -> None:
+    def _safely(record: Callable[..., T], *args: Any) -> T | None:
         try:
-            record(*args)
+            return record(*args)
         except Exception:
             _logger.exception("mcp_tracing could not record a span outcome")
+            return None
+
+
+def _without_stale(params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``params`` for an SDK that injects the context itself: unchanged unless its ``_meta`` carries keys the
+    propagator owns, which are dropped (as ``inject_meta`` drops them) so no stale ``tracestate`` survives."""
+    meta = params.get("_meta") if params is not None else None
+    if not isinstance(meta, Mapping):
+        return params
+    try:
+        fields = propagator_fields()
+        if not any(key in fields for key in cast(Mapping[str, object], meta)):
+            return params
+        kept = {k: v for k, v in cast(Mapping[str, object], meta).items() if k not in fields}
+        return {**cast(Mapping[str, Any], params), "_meta": kept}
+    except Exception:
+        _logger.exception("mcp_tracing could not read _meta; sending it unchanged")
+        return params
 
 
 def chosen_parent(parent_span: Callable[[], Span | None] | None) -> Context | None:

@@ -21,8 +21,9 @@ from mcp_tracing._core.client_tracer import ClientTracer
 from mcp_tracing._core.policy import Policy, stricter
 from mcp_tracing._core.request_info import HttpRequestInfo, request_info
 from mcp_tracing._core.switch import ALWAYS_ON, Switch
+from mcp_tracing._core.unsampled import skips
 from mcp_tracing.metrics import McpMetrics
-from mcp_tracing.privacy import Privacy
+from mcp_tracing.privacy import Privacy, hash_key
 from mcp_tracing.propagation import extract_meta
 from mcp_tracing.sampling import MethodFilter
 
@@ -51,6 +52,7 @@ class ServerTracer:
     on_message: Callable[[Any], None] | None = None
     """Called by ``TracingServerMiddleware`` with each message's context, before its span opens (the 2.x
     adapter uses it to reach the connection's outbound channel)."""
+    _key: bytes | None = field(default=None, repr=False)
 
     def placement(
         self, meta: object, http: HttpRequestInfo | None = None, *, http_session: bool = False
@@ -107,18 +109,17 @@ class ServerTracer:
             return
         try:
             parent, links = self.placement(meta, http, http_session=http_session)
-            attributes = _spans.message_attributes(
-                method,
-                params,
-                request_id=request_id,
-                protocol_version=protocol_version,
-                transport=attr.TRANSPORT_PIPE if http is None and self.session_spans else None,
-                server_name=self.server_name,
-            )
-            if http is not None:
-                _http_attributes(attributes, http, protocol_version)
-            if self.connection is not None:
-                attributes = {**self.connection(), **attributes}
+        except Exception:
+            _logger.exception("mcp_tracing could not read the context of a message; handling it untraced")
+            yield None
+            return
+        if skips(self.tracer, parent):
+            # An unsampled parent: no span, no attributes unless measured, no hash; the context is current.
+            with self._spanless(parent, lambda: self._attributes(method, params, request_id, protocol_version, http)):
+                yield None
+            return
+        try:
+            attributes = self._attributes(method, params, request_id, protocol_version, http)
             span = self.tracer.start_span(
                 _spans.span_name(method, params),
                 context=parent,
@@ -127,7 +128,7 @@ class ServerTracer:
                 links=links,
                 start_time=start_time,
             )
-            _spans.record_arguments(span, method, params, self.privacy)
+            _spans.record_arguments(span, method, params, self.privacy, self.hash_key)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
             started = time.perf_counter()
         except Exception:
@@ -146,7 +147,56 @@ class ServerTracer:
             span.end()
             _safely(self._measure, span, attributes, error, time.perf_counter() - started)
 
-    def _measure(self, span: Span, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
+    def _attributes(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        request_id: object,
+        protocol_version: str | None,
+        http: HttpRequestInfo | None,
+    ) -> dict[str, AttributeValue]:
+        attributes = _spans.message_attributes(
+            method,
+            params,
+            request_id=request_id,
+            protocol_version=protocol_version,
+            transport=attr.TRANSPORT_PIPE if http is None and self.session_spans else None,
+            server_name=self.server_name,
+        )
+        if http is not None:
+            _http_attributes(attributes, http, protocol_version)
+        if self.connection is not None:
+            attributes = {**self.connection(), **attributes}
+        return attributes
+
+    @contextmanager
+    def _spanless(
+        self, parent: Context | None, attributes: Callable[[], dict[str, AttributeValue]]
+    ) -> Generator[None, None, None]:
+        """A message with no span of ours: ``parent`` is current while it is handled, and it is measured
+        (``attributes`` built only then, and only if something records them)."""
+        token = otel_context.attach(parent) if parent is not None else None
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = _spans.error_type(exc)
+            raise
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+            if self.metrics is not None and self.metrics.enabled:
+                seconds = time.perf_counter() - started
+                _safely(lambda: self._measure(None, attributes(), error, seconds))
+
+    def hash_key(self) -> bytes:
+        """The arguments-hash key, resolved at the first hash and kept for this server (not per call)."""
+        if self._key is None:
+            self._key = hash_key()
+        return self._key
+
+    def _measure(self, span: Span | None, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
         if self.metrics is not None and self.metrics.enabled:
             self.metrics.server_operation(seconds, _spans.operation_attributes(span, attributes, error))
 

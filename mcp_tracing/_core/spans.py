@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -82,13 +82,18 @@ DEFAULT_PRIVACY = Privacy()
 
 
 def record_arguments(
-    span: Span, method: str, params: Mapping[str, Any] | None, privacy: Privacy = DEFAULT_PRIVACY
+    span: Span,
+    method: str,
+    params: Mapping[str, Any] | None,
+    privacy: Privacy = DEFAULT_PRIVACY,
+    key: Callable[[], bytes] | None = None,
 ) -> None:
-    """Adds the keyed hash of a tool call's arguments and their names; the values only if ``privacy`` says so."""
+    """Adds the keyed hash of a tool call's arguments and their names; the values only if ``privacy`` says so.
+    ``key`` gives the hash key (resolved from the environment at each call when omitted)."""
     if method != attr.TOOLS_CALL or params is None or not span.is_recording():
         return
     arguments: object = params.get("arguments")
-    digest = args_hash(arguments)
+    digest = args_hash(arguments, key=key() if key is not None and arguments is not None else None)
     shape = _shape(arguments)
     if digest is not None and shape is not None:
         span.set_attributes({attr.TOOL_ARGS_HASH: digest, attr.TOOL_ARGS_SHAPE: shape})
@@ -119,11 +124,23 @@ def _shape(arguments: object) -> str | None:
 def field(message: object, *names: str) -> object:
     """The first of ``names`` found in a wire dict or an SDK model (1.x ``RootModel`` unwrapped), else None."""
     message = _unwrap(message)
-    for name in names:
-        if isinstance(message, Mapping):
+    if isinstance(message, Mapping):
+        for name in names:
             if name in message:
                 return message[name]  # pyright: ignore[reportUnknownVariableType]
-        elif hasattr(message, name):
+        return None
+    # A pydantic model answers a missing attribute by raising from a Python __getattr__ (~3 µs a name):
+    # its declared fields and extra values are looked up first, the generic way only for anything else.
+    fields: object = getattr(type(message), "__pydantic_fields__", None)
+    if isinstance(fields, Mapping):
+        extra: object = getattr(message, "__pydantic_extra__", None)
+        for name in names:
+            if name in fields:
+                return getattr(message, name)
+            if isinstance(extra, Mapping) and name in extra:
+                return cast(Mapping[str, object], extra)[name]
+    for name in names:
+        if hasattr(message, name):
             return getattr(message, name)
     return None
 
@@ -132,8 +149,17 @@ def _unwrap(result: object) -> object:
     # mcp 1.x wraps results in a ``ServerResult``/``ClientResult`` RootModel.
     if isinstance(result, Mapping):
         return cast(object, result)
+    cls = type(result)
+    if getattr(cls, "__pydantic_root_model__", False):
+        return cast(Any, result).root
+    if hasattr(cls, "__pydantic_fields__"):  # any other model: never a wrapper (and no exception to ask it)
+        return result
     root: object = getattr(result, "root", None)
     return result if root is None else root
+
+
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+"""Wire-like JSON, built once (``json.dumps`` with options builds an encoder per call)."""
 
 
 def result_size(result: object) -> int | None:
@@ -143,7 +169,7 @@ def result_size(result: object) -> int | None:
         dump = getattr(result, "model_dump_json", None)
         if dump is not None:
             return len(dump(by_alias=True, exclude_none=True).encode())
-        return len(json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+        return len(_COMPACT.encode(result).encode())
     except Exception:
         _logger.debug("cannot size a result", exc_info=True)
         return None
@@ -196,11 +222,16 @@ def record_outcome(span: Span, method: str, outcome: Outcome) -> None:
 
 def record_result(
     span: Span, method: str, result: object, privacy: Privacy = DEFAULT_PRIVACY, tool: str | None = None
-) -> None:
+) -> bool:
     """Marks a successful response: tool status, result size, ``isError`` as ``tool_error``, and the result
-    itself only if ``privacy`` captures content of ``tool``."""
-    if span.is_recording() and method == attr.TOOLS_CALL:
-        record_outcome(span, method, outcome_of(result, privacy, privacy.captures(tool)))
+    itself only if ``privacy`` captures content of ``tool``. Returns whether it is a tool error (``isError``)."""
+    if method != attr.TOOLS_CALL:
+        return False
+    if not span.is_recording():
+        return is_tool_error(result)
+    outcome = outcome_of(result, privacy, privacy.captures(tool))
+    record_outcome(span, method, outcome)
+    return outcome.tool_error
 
 
 REFUSALS: Final = frozenset({-32601, -32602})
@@ -262,7 +293,14 @@ _LATE: Final = (attr.ERROR_TYPE, attr.RPC_RESPONSE_STATUS_CODE, attr.MCP_PROTOCO
 
 
 def recorded_attributes(span: object) -> Mapping[str, object]:
-    """The attributes an SDK span holds so far (empty for a span that keeps none: non-recording, API-only)."""
+    """The attributes an SDK span holds so far (empty for a span that keeps none: non-recording, API-only).
+    Read only: it may be the span's own storage."""
+    # The SDK keeps them in a BoundedAttributes over a plain dict. Its public view answers a missing key by
+    # raising KeyError inside Mapping.get (about 1 µs each, several a call): the dict itself answers at once.
+    # Private fields, so read defensively, with the public view as the fallback.
+    inner: object = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if type(inner) is dict:
+        return cast(dict[str, object], inner)
     recorded: object = getattr(span, "attributes", None)
     return cast(Mapping[str, object], recorded) if isinstance(recorded, Mapping) else {}
 

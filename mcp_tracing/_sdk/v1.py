@@ -159,14 +159,36 @@ def _record_v1_responses(
 
 
 def _with_params(message: Any, data: dict[str, Any], params: Mapping[str, Any] | None) -> Any:
-    """The same typed 1.x message with new params (``_meta`` rides in the model's extra fields)."""
+    """The same typed 1.x message with new params (``_meta`` rides in the model's extra fields).
+
+    Only ``_meta`` differs from the message's own params: the models are copied with the new ``Meta`` in
+    place (shallow, ~10 µs) instead of the whole message being validated again from a dump (~50 µs)."""
     if params is data.get("params"):
         return message
     try:
-        return cast(Any, type(message)).model_validate({**data, "params": dict(params or {})})
+        return _with_meta(message, (params or {}).get("_meta")) or cast(Any, type(message)).model_validate(
+            {**data, "params": dict(params or {})}
+        )
     except Exception:
         _logger.exception("mcp_tracing could not add _meta to %s; sending it unchanged", type(message).__name__)
         return message
+
+
+def _with_meta(message: Any, meta: object) -> Any:
+    """``message`` (a ``ClientRequest``-style root model) with ``params.meta`` replaced, or ``None`` where its
+    shape is not the one expected (then the caller validates a new one)."""
+    root: Any = getattr(message, "root", None)
+    old: Any = getattr(root, "params", None)
+    kind: type[object] = type(cast(object, old))
+    fields: object = getattr(kind, "model_fields", None)
+    meta_type: Any = getattr(kind, "Meta", None)
+    if root is None or meta_type is None or not isinstance(meta, Mapping) or not isinstance(fields, Mapping):
+        return None
+    if "meta" not in fields:
+        return None
+    new_meta = meta_type.model_validate(meta)  # small: the propagator's keys and the caller's own
+    new_root = root.model_copy(update={"params": old.model_copy(update={"meta": new_meta})})
+    return message.model_copy(update={"root": new_root})
 
 
 async def run_server(

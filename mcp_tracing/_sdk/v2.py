@@ -9,8 +9,7 @@ SDK's ``MCP send`` CLIENT span is replaced by ours through the gate on ``otel_sp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import wrapt
@@ -125,6 +124,10 @@ def _trace_v2_outbound(channel: Any, tracer: ClientTracer) -> None:
     """Wraps a 2.x dispatcher's (or back-channel's) ``send_raw_request``/``notify``: every message it sends."""
     send_raw_request = channel.send_raw_request
     notify = channel.notify
+    # The JSON-RPC dispatcher injects the current context into every request's _meta (SEP-414), a
+    # request-scoped back-channel through it too: ours would be written twice. Other dispatchers do not.
+    dispatcher = getattr(channel, "_dispatcher", channel)
+    tracer.sdk_injects = isinstance(dispatcher, jsonrpc_dispatcher.JSONRPCDispatcher)
 
     async def traced_send_raw_request(
         method: str, params: Mapping[str, Any] | None, opts: Any = None, **kwargs: Any
@@ -232,22 +235,35 @@ def _gate_for(switch: Switch) -> None:
 def _gated_otel_span(
     wrapped: Callable[..., Any], _instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    return _gated_span(wrapped, *args, **kwargs)
+    return _GatedSpan(wrapped, *args, **kwargs)
 
 
-@contextmanager
-def _gated_span(original: Callable[..., Any], name: str, **kwargs: Any) -> Generator[Span]:
-    active = ACTIVE_CLIENT_SPAN.get()
-    ours = active[0] if active is not None else None
-    if ours is None or kwargs.get("kind") is not SpanKind.CLIENT or trace.get_current_span() is not ours:
-        with original(name, **kwargs) as span:
-            yield span
-        return
-    attributes: Mapping[str, object] = kwargs.get("attributes") or {}
-    request_id = attributes.get(attr.JSONRPC_REQUEST_ID)
-    if request_id is not None and active is not None and active[1]:
-        ours.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
-    yield NonRecordingSpan(ours.get_span_context())
+class _GatedSpan:
+    """What the gate hands the SDK for one ``otel_span(...)``: a non-recording view of our span when the span
+    is ours, else the SDK's own span, exactly as before. A class rather than a ``@contextmanager`` generator:
+    it runs for every request sent, and a generator costs twice as much to enter and leave."""
+
+    __slots__ = ("_inner", "_kwargs", "_name", "_original")
+
+    def __init__(self, original: Callable[..., Any], name: str, **kwargs: Any) -> None:
+        self._original, self._name, self._kwargs = original, name, kwargs
+        self._inner: Any = None
+
+    def __enter__(self) -> Span:
+        active = ACTIVE_CLIENT_SPAN.get()
+        ours = active[0] if active is not None else None
+        kwargs = self._kwargs
+        if ours is None or kwargs.get("kind") is not SpanKind.CLIENT or trace.get_current_span() is not ours:
+            self._inner = self._original(self._name, **kwargs)
+            return self._inner.__enter__()
+        attributes: Mapping[str, object] = kwargs.get("attributes") or {}
+        request_id = attributes.get(attr.JSONRPC_REQUEST_ID)
+        if request_id is not None and active is not None and active[1]:
+            ours.set_attribute(attr.JSONRPC_REQUEST_ID, str(request_id))
+        return NonRecordingSpan(ours.get_span_context())
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._inner.__exit__(*exc_info) if self._inner is not None else None
 
 
 def install_server(lowlevel: Server[Any], tracer: ServerTracer) -> None:
