@@ -182,7 +182,7 @@ class ClientTracer:
             ACTIVE_CLIENT_SPAN.reset(active)
             if token is not None:
                 otel_context.detach(token)
-        if method == attr.TOOLS_CALL and _spans.is_tool_error(result):
+        if method == attr.TOOLS_CALL and self._safely(_spans.is_tool_error, result):
             outcome.error_type = attr.ERROR_TOOL
         elif method in (attr.INITIALIZE, attr.SERVER_DISCOVER):
             self._safely(self.learn_server, result)
