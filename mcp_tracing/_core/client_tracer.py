@@ -27,7 +27,7 @@ from mcp_tracing._core.transport import TransportInfo
 from mcp_tracing._core.unsampled import skips
 from mcp_tracing._version import __version__
 from mcp_tracing.metrics import McpMetrics
-from mcp_tracing.privacy import Privacy, hash_key
+from mcp_tracing.privacy import Privacy
 from mcp_tracing.propagation import inject_meta, propagator_fields
 from mcp_tracing.sampling import MethodFilter
 
@@ -63,6 +63,11 @@ class _Outcome:
     error_type: str | None = None
     attributes: dict[str, AttributeValue] | None = None
 
+    def failed(self, method: str, exc: BaseException) -> None:
+        """Takes the error of a request that raised (a refused ``server/discover`` probe is not one)."""
+        if not _spans.is_refused_discover(method, _spans.jsonrpc_code(exc)):
+            self.error_type = _spans.error_type(exc)
+
 
 _Inject = Callable[[Mapping[str, Any] | None], Mapping[str, Any] | None]
 SendRequest = Callable[[Mapping[str, Any] | None, Span | None], Awaitable[R]]
@@ -94,13 +99,8 @@ class ClientTracer:
     """The SDK writes the current context into ``params._meta`` of every request itself (mcp 2.x's JSON-RPC
     dispatcher): requests then only lose stale propagator keys here, and are not injected twice."""
     _explicit_server_name: bool = field(default=False, repr=False)
-    _key: bytes | None = field(default=None, repr=False)
-
-    def hash_key(self) -> bytes:
-        """The arguments-hash key, resolved at the first hash and kept for the session (not per call)."""
-        if self._key is None:
-            self._key = hash_key()
-        return self._key
+    hash_key: _spans.SessionKey = field(default_factory=_spans.SessionKey, repr=False)
+    """The arguments-hash key, resolved at the first hash and kept (``hash_key()`` gives it)."""
 
     async def request(
         self, method: str, params: Mapping[str, Any] | None, send: SendRequest[R], *, notification: bool = False
@@ -150,8 +150,7 @@ class ClientTracer:
             try:
                 result = await send(inject(params), span)
             except BaseException as exc:
-                if not _spans.is_refused_discover(method, _spans.jsonrpc_code(exc)):  # a probe's "no": not an error
-                    outcome.error_type = _spans.error_type(exc)
+                outcome.failed(method, exc)
                 self._safely(_spans.record_exception, span, method, exc, self.privacy)
                 raise
             tool_error = self._safely(self._record_result, span, method, result, _spans.target_of(method, params))
@@ -175,8 +174,7 @@ class ClientTracer:
         try:
             result = await send(inject(params), None)
         except BaseException as exc:
-            if not _spans.is_refused_discover(method, _spans.jsonrpc_code(exc)):
-                outcome.error_type = _spans.error_type(exc)
+            outcome.failed(method, exc)
             raise
         finally:
             ACTIVE_CLIENT_SPAN.reset(active)

@@ -23,7 +23,7 @@ from mcp_tracing._core.request_info import HttpRequestInfo, request_info
 from mcp_tracing._core.switch import ALWAYS_ON, Switch
 from mcp_tracing._core.unsampled import skips
 from mcp_tracing.metrics import McpMetrics
-from mcp_tracing.privacy import Privacy, hash_key
+from mcp_tracing.privacy import Privacy
 from mcp_tracing.propagation import extract_meta
 from mcp_tracing.sampling import MethodFilter
 
@@ -52,7 +52,8 @@ class ServerTracer:
     on_message: Callable[[Any], None] | None = None
     """Called by ``TracingServerMiddleware`` with each message's context, before its span opens (the 2.x
     adapter uses it to reach the connection's outbound channel)."""
-    _key: bytes | None = field(default=None, repr=False)
+    hash_key: _spans.SessionKey = field(default_factory=_spans.SessionKey, repr=False)
+    """The arguments-hash key, resolved at the first hash and kept (``hash_key()`` gives it)."""
 
     def placement(
         self, meta: object, http: HttpRequestInfo | None = None, *, http_session: bool = False
@@ -189,12 +190,6 @@ class ServerTracer:
             if self.metrics is not None and self.metrics.enabled:
                 seconds = time.perf_counter() - started
                 _safely(lambda: self._measure(None, attributes(), error, seconds))
-
-    def hash_key(self) -> bytes:
-        """The arguments-hash key, resolved at the first hash and kept for this server (not per call)."""
-        if self._key is None:
-            self._key = hash_key()
-        return self._key
 
     def _measure(self, span: Span | None, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
         if self.metrics is not None and self.metrics.enabled:

@@ -17,7 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.bounds import SHAPE_LIMIT, URI_LIMIT, bounded
-from mcp_tracing.privacy import Privacy, args_hash
+from mcp_tracing.privacy import Privacy, args_hash, hash_key
 
 _logger = logging.getLogger(__name__)
 
@@ -79,6 +79,21 @@ def has_sessions(protocol_version: str | None) -> bool:
 
 
 DEFAULT_PRIVACY = Privacy()
+
+
+class SessionKey:
+    """The arguments-hash key of one traced session or server: resolved at its first hash (``hash_key()``,
+    which reads the environment) and kept, since the look-up costs a third of the hash. Call it for the key."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._key is None:
+            self._key = hash_key()
+        return self._key
 
 
 def record_arguments(
