@@ -24,6 +24,7 @@ from mcp_tracing._core.request_info import SCOPE_KEY, HttpRequestInfo, headers_o
 from mcp_tracing._core.shutdown import flush, flush_at_sigterm
 from mcp_tracing._core.spans import recorded_attributes
 from mcp_tracing._core.switch import ALWAYS_ON, Switch
+from mcp_tracing._core.unsampled import skips
 from mcp_tracing._version import __version__
 
 __all__ = ["POLICIES", "SCOPE_KEY", "HttpRequestInfo", "Policy", "TraceContextMiddleware", "full_route", "request_info"]
@@ -116,14 +117,15 @@ class TraceContextMiddleware:
         try:
             await self.app(scope, receive, traced_send)
         except BaseException as exc:
-            if token is not None:
+            if token is not None and span.is_recording():
                 span.set_attribute(attr.ERROR_TYPE, type(exc).__qualname__)
                 span.set_status(StatusCode.ERROR, type(exc).__qualname__)
             raise
         finally:
             if token is not None:
                 otel_context.detach(token)
-                self._finish(span, scope, status)
+                if span.is_recording():
+                    self._finish(span, scope, status)
             elif not status:
                 _name_route(span, scope)
 
@@ -170,6 +172,13 @@ class TraceContextMiddleware:
         headers = headers_of(scope)
         info = read_info(scope, headers)
         info.policy = self._policy
+        if self._policy != "untrusted" and skips(self._tracer, info.header_context):
+            # The caller's trace is not sampled: no span, no attributes. The caller's span stands in for
+            # this one (the MCP server spans link to it, the gateway policy parents on it): it is what
+            # the unsampled trace carries on either way.
+            info.span = trace.get_current_span(info.header_context)
+            scope[SCOPE_KEY] = info
+            return info.span, info
         links: list[Link] = []
         if self._policy == "untrusted" and info.header_context is not None:
             links.append(Link(trace.get_current_span(info.header_context).get_span_context()))

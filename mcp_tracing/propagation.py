@@ -172,11 +172,21 @@ class HeaderGetter(Getter[Mapping[str, str]]):
         return list(carrier)
 
 
+class _LowercaseHeaderGetter(HeaderGetter):
+    """``HeaderGetter`` for a mapping whose keys are known to be lower case (an ASGI scope's): one look-up
+    per key instead of a scan of every header for each one that is absent."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = _usable(carrier.get(key.lower()))
+        return None if value is None else [value]
+
+
 meta_getter: Final = MetaGetter()
 meta_setter: Final = MetaSetter()
 env_getter: Final = EnvGetter()
 env_setter: Final = EnvSetter()
 header_getter: Final = HeaderGetter()
+_lowercase_header_getter: Final = _LowercaseHeaderGetter()
 
 
 def propagator_fields() -> frozenset[str]:
@@ -242,9 +252,16 @@ def extract_env(env: Mapping[str, str] | None = None) -> Context | None:
     return _extract(os.environ if env is None else env, env_getter)  # pyright: ignore[reportArgumentType]
 
 
-def extract_headers(headers: Mapping[str, str]) -> Context | None:
-    """Extracts the context carried in HTTP request headers, or ``None``. Never raises."""
-    return _extract(headers, header_getter)  # pyright: ignore[reportArgumentType]
+def extract_headers(headers: Mapping[str, str], *, lowercase: bool = False) -> Context | None:
+    """Extracts the context carried in HTTP request headers, or ``None``. Never raises.
+
+    Args:
+        headers: header names to values; names are matched case-insensitively.
+        lowercase: every name in ``headers`` is already lower case (as an ASGI server gives them), so each
+            is looked up once instead of compared with every header.
+    """
+    getter = _lowercase_header_getter if lowercase else header_getter
+    return _extract(headers, getter)  # pyright: ignore[reportArgumentType]
 
 
 def inject_meta(meta: Mapping[str, object] | None = None, *, context: Context | None = None) -> dict[str, object]:

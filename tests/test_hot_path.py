@@ -274,3 +274,46 @@ def test_on_mcp_1_the_request_is_copied_with_the_new_meta_not_validated_again() 
     listing = types.ClientRequest(types.ListToolsRequest(method="tools/list"))  # type: ignore[call-arg]
     listed = _with_params(listing, _dump(listing), {"_meta": {"traceparent": traceparent}})
     assert _dump(listed) == {"method": "tools/list", "params": {"_meta": {"traceparent": traceparent}}}
+
+
+@pytest.mark.parametrize("policy", ["default", "gateway", "untrusted"])
+async def test_the_http_middleware_makes_no_span_under_an_unsampled_header_but_carries_it(policy: Any) -> None:
+    """The HTTP SERVER span follows the same rule: an unsampled ``traceparent`` makes none, the caller's span
+    stands in for it (what the MCP server spans link to or, under ``gateway``, parent on), and the request is
+    served in the caller's context. ``untrusted`` starts a new trace, which the sampler decides anew."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from mcp_tracing.asgi import SCOPE_KEY
+
+    try:
+        import httpx2 as httpx
+    except ImportError:
+        import httpx  # type: ignore[no-redef]
+    provider, exporter = recording()
+    seen: list[tuple[Any, trace.SpanContext]] = []
+
+    async def endpoint(request: Request) -> PlainTextResponse:
+        seen.append((request.scope.get(SCOPE_KEY), trace.get_current_span().get_span_context()))
+        return PlainTextResponse("ok")
+
+    app = mcp_tracing.TraceContextMiddleware(
+        Starlette(routes=[Route("/mcp", endpoint, methods=["POST"])]), policy=policy, tracer_provider=provider
+    )
+    header = {"traceparent": f"00-{TRACE_ID:032x}-{SPAN_ID:016x}-00", "TraceState": "k=v"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.post("/mcp", headers=header)
+    assert (response.status_code, response.text) == (200, "ok")
+    ((info, current),) = seen
+    made = exporter.get_finished_spans()
+    if policy == "untrusted":  # a new root, sampled by the default sampler, linked to what arrived
+        (span,) = made
+        assert span.parent is None and [link.context.span_id for link in span.links] == [SPAN_ID]
+        assert current == span.get_span_context() == info.span.get_span_context()
+        return
+    assert made == ()
+    assert (current.trace_id, current.span_id, current.trace_flags.sampled) == (TRACE_ID, SPAN_ID, False)
+    assert current.trace_state.get("k") == "v"  # the header's names are read whatever their case
+    assert info.span.get_span_context() == current and not info.span.is_recording() and info.policy == policy

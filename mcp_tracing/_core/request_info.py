@@ -37,12 +37,15 @@ class HttpRequestInfo:
 
 
 def headers_of(scope: Scope) -> dict[str, str]:
-    # A repeated header is joined with "," (RFC 9110): a repeated traceparent then fails to parse and
-    # counts as absent, as W3C Trace Context requires. Bytes that are not ASCII decode as latin-1.
+    """The request's headers, names in lower case.
+
+    A repeated header is joined with "," (RFC 9110): a repeated traceparent then fails to parse and counts as
+    absent, as W3C Trace Context requires. Bytes that are not ASCII decode as latin-1.
+    """
     out: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers") or ():
-        name = bytes(raw_name).decode("latin-1").lower()
-        value = bytes(raw_value).decode("latin-1")
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
         out[name] = f"{out[name]},{value}" if name in out else value
     return out
 
@@ -56,9 +59,10 @@ def request_info(scope: Scope) -> HttpRequestInfo:
 
 
 def read_info(scope: Scope, headers: Mapping[str, str]) -> HttpRequestInfo:
+    # ``headers`` come from ``headers_of``: lower-case names.
     client = scope.get("client") or (None, None)
     return HttpRequestInfo(
-        header_context=extract_headers(headers),
+        header_context=extract_headers(headers, lowercase=True),
         # Behind a trusted proxy the server takes the address from X-Forwarded-For: the peer's text too.
         client_address=bounded(str(client[0])) if client[0] is not None else None,
         client_port=client[1],
