@@ -360,7 +360,6 @@ def bench_show(spans: int, runs: int) -> dict[str, Any]:
     """``mcp-tracing show`` on a store of ``spans`` spans (10-span traces)."""
     from mcp_tracing import cli
     from mcp_tracing.store import SqliteSpanExporter, TraceStore
-    from mcp_tracing.store.exporter import _row  # pyright: ignore[reportPrivateUsage]
     from mcp_tracing.testing import SpanRecord
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -369,7 +368,7 @@ def bench_show(spans: int, runs: int) -> dict[str, Any]:
         connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
         assert connection is not None
         start = time.time_ns() - 3_600 * 10**9
-        batch: list[tuple[Any, ...]] = []
+        batch: list[SpanRecord] = []
         for index in range(spans):
             trace_index, position = divmod(index, 10)
             trace_id = f"{trace_index:032x}"
@@ -386,7 +385,7 @@ def bench_show(spans: int, runs: int) -> dict[str, Any]:
                 pid=1,
                 attributes={"gen_ai.tool.name": "read_file", "mcp.method.name": "tools/call"},
             )
-            batch.append(_row(record))
+            batch.append(record)
             if len(batch) == 50_000:
                 exporter._insert(connection, batch)  # pyright: ignore[reportPrivateUsage]
                 batch.clear()

@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--since", type=_duration, metavar="DURATION", help="rank problems across recent traces")
     analyze.add_argument("--limit", type=_positive, default=20, help="how many problems with --since (default 20)")
     analyze.add_argument(
+        "--max-traces",
+        type=_positive,
+        default=1000,
+        help="with --since, analyze at most this many traces, the newest (default 1000; how many were skipped is said)",
+    )
+    analyze.add_argument(
         "--threshold",
         action="append",
         default=[],
@@ -146,7 +152,14 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
             print(f"  spans: {' '.join(finding.span_ids)}")
             print(f"  suggestion: {terminal_safe(finding.suggestion)}")
         return
-    ids = store.trace_ids(since_s=args.since)
+    ids = store.trace_ids(since_s=args.since, limit=args.max_traces)
+    in_window = store.count_traces(since_s=args.since)
+    if len(ids) < in_window:  # said on stderr, so --json stays one document
+        print(
+            f"mcp-tracing: analyzed the newest {len(ids):,} of the {in_window:,} traces in the last"
+            f" {_human(args.since)} ({in_window - len(ids):,} skipped: --max-traces N to change)",
+            file=sys.stderr,
+        )
     ranked = rank(f for trace_id in ids for f in _findings(store, store.spans(trace_id), thresholds))[: args.limit]
     if args.json:
         print(json.dumps(ranked, indent=2))
@@ -158,6 +171,19 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
             f"{LABELS[row['kind']]}: {terminal_safe(str(row['summary']))}"
         )
         print(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
+
+
+class _MigrationProgress:
+    """Progress of an older store's migration on stderr: its start, then each tenth of the way."""
+
+    def __init__(self) -> None:
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth != self._shown:
+            self._shown = tenth
+            print(f"mcp-tracing: indexing the trace store (older format): {done:,}/{total:,} traces", file=sys.stderr)
 
 
 def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool) -> None:
@@ -222,11 +248,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             command = args.server_command[1:] if args.server_command[:1] == ["--"] else args.server_command
             return wrap(command, server_name=args.server_name, service_name=args.service_name)
-        store = TraceStore()
+        store = TraceStore(progress=_MigrationProgress())
         try:
             if args.command == "traces":
                 if store.is_empty():
                     raise StoreError(f"the store at {store.path} holds no traces yet")
+                for condition in store.unindexed(args.where):
+                    print(
+                        f"mcp-tracing: note: --where {condition.key}: not in the attribute index"
+                        " (a payload key, or a value longer than it holds); reading every span",
+                        file=sys.stderr,
+                    )
                 rows = store.traces(
                     since_s=args.since,
                     errors_only=args.errors,

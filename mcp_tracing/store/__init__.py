@@ -7,10 +7,12 @@ tree. The file is created with mode 0600: spans are for the user who ran the age
 Location: ``$MCP_TRACING_STORE`` if set (forwarded to spawned stdio servers with every ``MCP_TRACING_*``
 variable), else ``$XDG_DATA_HOME/mcp-tracing/traces.db`` (``~/.local/share/...``).
 
-Retention, applied when a writer opens the store and every ``_RETENTION_EVERY`` spans after:
+Each batch also keeps a summary row per trace and an index of each trace's attribute values (``_index``), so
+the CLI's queries read indexes. Retention, applied when a writer opens the store and every ``_RETENTION_EVERY``
+spans after, deletes whole traces (``_retention``):
 
-* ``MCP_TRACING_STORE_MAX_AGE``: drop spans older than this (``7d``, ``12h``, ``30m``; default ``7d``);
-* ``MCP_TRACING_STORE_MAX_SPANS``: keep at most this many spans, dropping the oldest (default 1,000,000).
+* ``MCP_TRACING_STORE_MAX_AGE``: drop traces started longer ago (``7d``, ``12h``, ``30m``; default ``7d``);
+* ``MCP_TRACING_STORE_MAX_SPANS``: keep at most this many spans, dropping the oldest traces (default 1,000,000).
 """
 
 from mcp_tracing.store._sqlite import (

@@ -18,6 +18,7 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_SPANS",
+    "FORMAT",
     "MAX_AGE_ENV",
     "MAX_SPANS_ENV",
     "SCHEMA",
@@ -28,6 +29,7 @@ __all__ = [
     "default_store_path",
     "parse_duration",
     "retry",
+    "store_format",
     "user_store",
 ]
 
@@ -37,6 +39,9 @@ MAX_SPANS_ENV: Final = "MCP_TRACING_STORE_MAX_SPANS"
 DEFAULT_MAX_AGE: Final = "7d"
 DEFAULT_MAX_SPANS: Final = 1_000_000
 BUSY_TIMEOUT_MS: Final = 10_000
+
+FORMAT: Final = "mcp-tracing/2"
+"""The store's format, in its ``meta`` table. Format 1 (spans only) is migrated in place (``_migrate``)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -58,7 +63,36 @@ CREATE TABLE IF NOT EXISTS spans (
 CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('format', 'mcp-tracing/1');
+CREATE TABLE IF NOT EXISTS traces (
+    trace_no INTEGER PRIMARY KEY,
+    trace_id TEXT NOT NULL UNIQUE,
+    start_ns INTEGER NOT NULL,
+    end_ns   INTEGER NOT NULL,
+    spans    INTEGER NOT NULL,
+    errors   INTEGER NOT NULL,
+    services TEXT NOT NULL,
+    root     TEXT
+);
+CREATE INDEX IF NOT EXISTS traces_by_start ON traces (start_ns);
+CREATE TABLE IF NOT EXISTS attribute_keys (key_no INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS attributes (
+    key_no   INTEGER NOT NULL,
+    value    NOT NULL,
+    trace_no INTEGER NOT NULL,
+    PRIMARY KEY (key_no, value, trace_no)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attributes_by_trace ON attributes (trace_no);
+INSERT OR IGNORE INTO meta VALUES ('spans', '0');
 """
+"""Format 2: ``spans`` as in format 1; ``traces``, one summary row per trace kept on write; ``attributes``, the
+distinct indexed values of each trace (``_index``) under ``attribute_keys``; ``meta.spans``, the stored span
+count retention reads. A new file is written as format 1 first and marked 2 at once (nothing to migrate)."""
+
+
+def store_format(connection: sqlite3.Connection) -> str | None:
+    row = connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    return None if row is None else str(row[0])
+
 
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")

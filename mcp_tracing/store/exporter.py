@@ -17,6 +17,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from mcp_tracing._core import settings
 from mcp_tracing._core.paths import absolute
+from mcp_tracing.store._index import KeyNumbers, write as write_index
+from mcp_tracing.store._migrate import migrate, needs_migration
+from mcp_tracing.store._retention import apply as apply_retention
 from mcp_tracing.store._sqlite import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_SPANS,
@@ -35,7 +38,8 @@ __all__ = ["SqliteSpanExporter", "store_for_children"]
 
 _logger = logging.getLogger(__name__)
 
-_RETENTION_EVERY: Final = 5_000
+_RETENTION_EVERY: Final = 1_000
+"""Spans a writer writes between two retention checks (a check under the cap is one read)."""
 
 _writing: list[SqliteSpanExporter] = []
 """The exporters of this process not shut down, oldest first."""
@@ -77,6 +81,7 @@ class SqliteSpanExporter(SpanExporter):
         )
         self._max_spans = settings.number(MAX_SPANS_ENV, DEFAULT_MAX_SPANS, parse=int, expected="a positive count")
         self._failures: set[str] = set()
+        self._keys = KeyNumbers()
 
     def _open(self) -> sqlite3.Connection | None:
         if self._connection is None and not self._unusable:
@@ -112,6 +117,11 @@ class SqliteSpanExporter(SpanExporter):
         try:
             retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
             retry(lambda: connection.executescript(SCHEMA))
+            if needs_migration(connection):
+                if connection.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is None:
+                    migrate(connection)  # a new file: only marked
+                else:
+                    _migrate_aside(path)
         except BaseException:
             connection.close()
             raise
@@ -120,14 +130,14 @@ class SqliteSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = os.getpid()
-        rows = [_row(span_record(span, pid)) for span in spans]
+        records = [span_record(span, pid) for span in spans]
         try:
             with self._lock:
                 connection = self._open()
                 if connection is None:
                     return SpanExportResult.FAILURE
-                retry(lambda: self._insert(connection, rows))
-                self._written += len(rows)
+                retry(lambda: self._insert(connection, records))
+                self._written += len(records)
                 if self._written >= _RETENTION_EVERY:
                     self._written = 0
                     self._apply_retention(connection)
@@ -135,38 +145,27 @@ class SqliteSpanExporter(SpanExporter):
             reason = _reason(exc)
             if reason not in self._failures:  # once per cause: a full disk would otherwise log every batch
                 self._failures.add(reason)
-                _logger.warning("mcp_tracing: could not write %d spans to %s (%s)", len(rows), self.path, reason)
+                _logger.warning("mcp_tracing: could not write %d spans to %s (%s)", len(records), self.path, reason)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
-    @staticmethod
-    def _insert(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(self, connection: sqlite3.Connection, records: Sequence[SpanRecord]) -> None:
+        """The spans, their traces' summaries and their index entries, in one transaction."""
+        rows = [_row(record) for record in records]
         connection.execute("BEGIN IMMEDIATE")
         try:
             connection.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            write_index(connection, records, self._keys)
         except BaseException:
             connection.execute("ROLLBACK")
+            self._keys.forget()
             raise
         connection.execute("COMMIT")
 
     def _apply_retention(self, connection: sqlite3.Connection) -> None:
         try:
             cutoff = time.time_ns() - int(self._max_age_s * 1e9)
-            retry(lambda: connection.execute("DELETE FROM spans WHERE start_ns < ?", (cutoff,)))
-            (count,) = connection.execute("SELECT count(*) FROM spans").fetchone()
-            excess = count - self._max_spans
-            if excess <= 0:
-                return
-            # Whole traces go, oldest first: a trace with half its spans would draw as broken propagation.
-            doomed: list[str] = []
-            for trace_id, spans in connection.execute(
-                "SELECT trace_id, count(*) FROM spans GROUP BY trace_id ORDER BY min(start_ns)"
-            ):
-                if excess <= 0:
-                    break
-                doomed.append(trace_id)
-                excess -= spans
-            retry(lambda: connection.executemany("DELETE FROM spans WHERE trace_id = ?", [(t,) for t in doomed]))
+            apply_retention(connection, cutoff_ns=cutoff, max_spans=int(self._max_spans))
         except sqlite3.Error:
             _logger.warning("mcp_tracing could not apply retention to %s", self.path, exc_info=True)
 
@@ -182,8 +181,30 @@ class SqliteSpanExporter(SpanExporter):
         return True
 
 
+def _migrate_aside(path: Path) -> None:
+    """Migrates a format 1 store on a thread of its own (its own connection), never in the export path: a
+    large store takes seconds to index, and a blocked exporter drops the app's spans."""
+
+    def run() -> None:
+        try:
+            connection = connect(path, create=False)
+            try:
+                migrate(connection)
+            finally:
+                connection.close()
+        except (OSError, sqlite3.Error) as exc:
+            _logger.warning("mcp_tracing could not migrate the trace store %s (%s)", path, _reason(exc))
+
+    threading.Thread(target=run, name="mcp-tracing-store-migration", daemon=True).start()
+
+
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+_JSON: Final = json.JSONEncoder(default=str)
+"""Built once: ``json.dumps`` with options builds an encoder per call."""
+_EMPTY: Final = "[]"
 
 
 def _row(record: SpanRecord) -> tuple[Any, ...]:
@@ -198,7 +219,7 @@ def _row(record: SpanRecord) -> tuple[Any, ...]:
         record.status,
         record.service,
         record.pid,
-        json.dumps(record.attributes, default=str),
-        json.dumps(list(record.links)),
-        json.dumps(list(record.events)),
+        _JSON.encode(record.attributes),
+        _JSON.encode(list(record.links)) if record.links else _EMPTY,
+        _JSON.encode(list(record.events)) if record.events else _EMPTY,
     )

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from mcp_tracing._core import attributes as attr
+from mcp_tracing.store._index import NOT_INDEXED, TEXT_LIMIT
+from mcp_tracing.store._migrate import Progress, migrate, needs_migration
 from mcp_tracing.store._sqlite import (
+    SCHEMA,
     StoreError,
     connect,
     default_store_path,
@@ -92,7 +95,40 @@ class Where:
                 raise ValueError(f"bad --where {text!r}: {op} needs a number") from None
             return cls(key, op, raw, raw)
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def keys_matched(self, known: Iterable[str]) -> list[str]:
+        """The keys among ``known`` this filter names: the key itself, or keys ending in ``.KEY``."""
+        suffix = f".{self.key}"
+        return [key for key in known if key == self.key or key.endswith(suffix)]
+
+    def indexed(self, keys: Iterable[str]) -> bool:
+        """Whether the attribute index answers this filter on ``keys`` (else the spans are read)."""
+        longest = max(len(str(self.value)), len(self.raw))
+        return longest <= TEXT_LIMIT and not any(key in NOT_INDEXED for key in keys)
+
+    def index_sql(self, key_numbers: Sequence[int]) -> tuple[str, list[Any]]:
+        """The traces (``t``) with a value of one of ``key_numbers`` that passes, from the attribute index.
+        Numbers sort before text in the index, so a numeric range stops at the first text value."""
+        marks = ",".join("?" * len(key_numbers))
+        numeric = {
+            ">": "a.value > ? AND a.value < ''",
+            ">=": "a.value >= ? AND a.value < ''",
+            "<": "a.value < ?",
+            "<=": "a.value <= ?",
+            "=": "a.value = ? AND typeof(a.value) != 'text'",
+            "!=": "a.value != ? AND typeof(a.value) != 'text'",
+        }[self.op]
+        text = f"a.value {self.op} ? AND typeof(a.value) = 'text'"
+        if not isinstance(self.value, float):
+            condition, values = text, [self.value]
+        elif self.op in ("=", "!="):
+            condition, values = f"(({numeric}) OR ({text}))", [self.value, self.raw or _number_text(self.value)]
+        else:
+            condition, values = numeric, [self.value]
+        sql = f"t.trace_no IN (SELECT a.trace_no FROM attributes a WHERE a.key_no IN ({marks}) AND {condition})"
+        return sql, [*key_numbers, *values]
+
+    def scan_sql(self) -> tuple[str, list[Any]]:
+        """The same filter answered by reading every span of each trace (``t``): for keys not indexed."""
         # The key matches whole or as a dotted suffix, compared literally (LIKE would take _ and % as wildcards).
         key_match = "(j.key = ? OR substr(j.key, -?) = ?)"
         key_args: list[Any] = [self.key, len(self.key) + 1, f".{self.key}"]
@@ -105,7 +141,7 @@ class Where:
         else:
             condition, values = numeric, [self.value]
         return (
-            "EXISTS (SELECT 1 FROM spans w, json_each(w.attributes) j WHERE w.trace_id = s.trace_id "
+            "EXISTS (SELECT 1 FROM spans w, json_each(w.attributes) j WHERE w.trace_id = t.trace_id "
             f"AND {key_match} AND {condition})",
             [*key_args, *values],
         )
@@ -134,7 +170,7 @@ class TraceStore:
     Raises ``StoreError`` (one-line message) for a missing, empty or corrupt store.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, progress: Progress | None = None) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         if not self.path.exists():
             raise StoreError(f"no trace store at {self.path} (run an instrumented agent, or `mcp-tracing demo`)")
@@ -144,6 +180,17 @@ class TraceStore:
             self._connection.execute("SELECT count(*) FROM spans LIMIT 1").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a readable mcp-tracing store ({exc})") from None
+        if needs_migration(self._connection):
+            self._migrate(progress)
+
+    def _migrate(self, progress: Progress | None) -> None:
+        try:
+            retry(lambda: self._connection.executescript(SCHEMA))
+            migrate(self._connection, progress)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is in an older format and could not be migrated ({exc}); open it once with write access"
+            ) from None
 
     def close(self) -> None:
         self._connection.close()
@@ -154,6 +201,15 @@ class TraceStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} could not be read ({exc})") from None
 
+    def unindexed(self, where: Sequence[Where]) -> list[Where]:
+        """The filters the attribute index cannot answer: ``traces`` reads the spans for them (slow on a big
+        store; ``mcp-tracing traces`` says so)."""
+        known = self._keys()
+        return [condition for condition in where if not condition.indexed(condition.keys_matched(known))]
+
+    def _keys(self) -> dict[str, int]:
+        return {key: number for number, key in self._query("SELECT key_no, key FROM attribute_keys")}
+
     def traces(
         self,
         *,
@@ -163,48 +219,53 @@ class TraceStore:
         where: Sequence[Where] = (),
         limit: int = 20,
     ) -> list[TraceSummary]:
-        """The most recent traces first, each summarised; filters combine with AND."""
+        """The most recent traces first (by start), each summarised; filters combine with AND. ``since_s``
+        keeps traces that started within that many seconds."""
         clauses: list[str] = []
         args: list[Any] = []
         if since_s is not None:
-            clauses.append("s.start_ns >= ?")
+            clauses.append("t.start_ns >= ?")
             args.append(time.time_ns() - int(since_s * 1e9))
+        if errors_only:
+            clauses.append("t.errors > 0")
+        if slower_than_s is not None:
+            clauses.append("t.end_ns - t.start_ns >= ?")
+            args.append(int(slower_than_s * 1e9))
+        known = self._keys() if where else {}
         for condition in where:
-            sql, values = condition.sql()
+            keys = condition.keys_matched(known)
+            if not keys:
+                return []  # no span has the key: nothing passes (as no attribute compares)
+            if condition.indexed(keys):
+                sql, values = condition.index_sql([known[key] for key in keys])
+            else:
+                sql, values = condition.scan_sql()
             clauses.append(sql)
             args.extend(values)
-        having: list[str] = []
-        if errors_only:
-            having.append("sum(s.status = 'ERROR') > 0")
-        if slower_than_s is not None:
-            having.append("max(s.end_ns) - min(s.start_ns) >= ?")
-            args.append(int(slower_than_s * 1e9))
-        # The root: the span of the trace whose parent is not in the store (earliest first), over every span of
-        # the trace whatever the filters.
-        root = (
-            "(SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id ORDER BY (r.parent_id IS NOT NULL"
-            " AND r.parent_id IN (SELECT p.span_id FROM spans p WHERE p.trace_id = r.trace_id)), r.start_ns LIMIT 1)"
-        )
         sql = (
-            "SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status = 'ERROR'),"
-            f" group_concat(DISTINCT s.service), {root} FROM spans s"
+            "SELECT t.trace_id, t.start_ns, t.end_ns, t.spans, t.errors, t.services, t.root FROM traces t"
             + (" WHERE " + " AND ".join(clauses) if clauses else "")
-            + " GROUP BY s.trace_id"
-            + (" HAVING " + " AND ".join(having) if having else "")
-            + " ORDER BY min(s.start_ns) DESC LIMIT ?"
+            + " ORDER BY t.start_ns DESC LIMIT ?"
         )
         return [
             TraceSummary(
                 trace_id,
                 root_name or "?",
-                tuple(sorted(filter(None, (services or "").split(",")))),
+                tuple(filter(None, (services or "").split(","))),
                 start,
                 (end - start) / 1e6,
                 count,
-                errors or 0,
+                int(errors or 0),
             )
             for trace_id, start, end, count, errors, services, root_name in self._query(sql, [*args, limit])
         ]
+
+    def count_traces(self, *, since_s: float | None = None) -> int:
+        """How many traces started within ``since_s`` seconds (all, when ``None``)."""
+        since = time.time_ns() - int(since_s * 1e9) if since_s is not None else None
+        if since is None:
+            return int(self._query("SELECT count(*) FROM traces")[0][0])
+        return int(self._query("SELECT count(*) FROM traces WHERE start_ns >= ?", [since])[0][0])
 
     def resolve(self, prefix: str) -> str:
         """The one trace id starting with ``prefix``; ``StoreError`` if none or several."""
@@ -214,7 +275,7 @@ class TraceStore:
         found = [
             row[0]
             for row in self._query(
-                "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ? AND trace_id < ? LIMIT 6",
+                "SELECT trace_id FROM traces WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT 6",
                 [prefix, prefix + "g"],
             )
         ]
@@ -234,9 +295,7 @@ class TraceStore:
         """The ids of the most recent traces (started within ``since_s`` seconds), newest first."""
         since = time.time_ns() - int(since_s * 1e9) if since_s is not None else 0
         rows = self._query(
-            "SELECT trace_id FROM spans GROUP BY trace_id HAVING min(start_ns) >= ?"
-            " ORDER BY min(start_ns) DESC LIMIT ?",
-            [since, limit],
+            "SELECT trace_id FROM traces WHERE start_ns >= ? ORDER BY start_ns DESC LIMIT ?", [since, limit]
         )
         return [row[0] for row in rows]
 
@@ -250,4 +309,4 @@ class TraceStore:
         return [_record(row) for row in rows]
 
     def is_empty(self) -> bool:
-        return not self._query("SELECT 1 FROM spans LIMIT 1")
+        return not self._query("SELECT 1 FROM traces LIMIT 1")

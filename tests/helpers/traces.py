@@ -10,7 +10,6 @@ from typing import Any
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing.store import SqliteSpanExporter
-from mcp_tracing.store.exporter import _row  # pyright: ignore[reportPrivateUsage]
 from mcp_tracing.testing import SpanRecord
 
 MS = 1_000_000
@@ -91,5 +90,5 @@ def write(path: Path, *traces: Trace) -> None:
     exporter = SqliteSpanExporter(path)
     connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
     assert connection is not None
-    exporter._insert(connection, [_row(s) for t in traces for s in t.spans])  # pyright: ignore[reportPrivateUsage]
+    exporter._insert(connection, [s for t in traces for s in t.spans])  # pyright: ignore[reportPrivateUsage]
     connection.close()

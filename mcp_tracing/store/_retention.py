@@ -1,0 +1,84 @@
+"""Retention: whole traces go, oldest first, found by the summaries' start index and deleted by key ranges, a
+bounded number per transaction so writers in other processes get the store in between.
+
+A trace with half its spans would draw as broken propagation, so nothing smaller than a trace is deleted. A
+trace is old when it started before the age cutoff. The span cap is checked against ``meta.spans`` (kept on
+write), so a pass over a store under its cap is one read, not a scan.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from mcp_tracing.store._index import add_span_count, span_count
+from mcp_tracing.store._sqlite import retry
+
+__all__ = ["apply"]
+
+_TRACES_PER_TRANSACTION: Final = 200
+
+
+def apply(connection: sqlite3.Connection, *, cutoff_ns: int, max_spans: int) -> int:
+    """Deletes traces started before ``cutoff_ns``, then the oldest until at most ``max_spans`` spans are
+    stored. Returns how many spans went."""
+    if not retry(lambda: _due(connection, cutoff_ns, max_spans)):  # a read: no write lock for nothing to do
+        return 0
+    deleted = 0
+    while True:
+        gone = retry(lambda: _one_transaction(connection, cutoff_ns, max_spans))
+        if not gone:
+            return deleted
+        deleted += gone
+
+
+def _due(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> bool:
+    if span_count(connection) > max_spans:
+        return True
+    return connection.execute("SELECT 1 FROM traces WHERE start_ns < ? LIMIT 1", (cutoff_ns,)).fetchone() is not None
+
+
+def _one_transaction(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> int:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        doomed = _doomed(connection, cutoff_ns, max_spans)
+        spans = _delete(connection, doomed)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return spans
+
+
+def _doomed(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> list[tuple[int, str, int]]:
+    """Up to ``_TRACES_PER_TRANSACTION`` traces to delete now: the old ones, else the oldest over the cap."""
+    old = connection.execute(
+        "SELECT trace_no, trace_id, spans FROM traces WHERE start_ns < ? ORDER BY start_ns LIMIT ?",
+        (cutoff_ns, _TRACES_PER_TRANSACTION),
+    ).fetchall()
+    if old:
+        return old
+    excess = span_count(connection) - max_spans
+    doomed: list[tuple[int, str, int]] = []
+    if excess <= 0:
+        return doomed
+    for row in connection.execute(
+        "SELECT trace_no, trace_id, spans FROM traces ORDER BY start_ns LIMIT ?", (_TRACES_PER_TRANSACTION,)
+    ):
+        doomed.append(row)
+        excess -= row[2]
+        if excess <= 0:
+            break
+    return doomed
+
+
+def _delete(connection: sqlite3.Connection, doomed: list[tuple[int, str, int]]) -> int:
+    if not doomed:
+        return 0
+    numbers = [(row[0],) for row in doomed]
+    connection.executemany("DELETE FROM spans WHERE trace_id = ?", [(row[1],) for row in doomed])
+    connection.executemany("DELETE FROM attributes WHERE trace_no = ?", numbers)
+    connection.executemany("DELETE FROM traces WHERE trace_no = ?", numbers)
+    spans = sum(row[2] for row in doomed)
+    add_span_count(connection, -spans)
+    return spans
