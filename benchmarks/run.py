@@ -15,14 +15,15 @@ in a shuffled order, so drift and noise hit all variants alike):
 * the per-piece budget of a call (``budget.py``: µs per piece and side, mcp_tracing vs the SDK's own vs the floor);
 * the ``mcp-tracing wrap`` proxy vs the same server called directly;
 * the tail sampler's memory at 50k spans a minute for 10 simulated minutes;
-* ``mcp-tracing show`` on a store holding 1M spans.
+* the local store at 1M spans (``store.py``): each command of the incident workflow, ingest from 1 and 4
+  processes on an empty store and on one at its cap, size per span.
 
 For each call variant: the median, the 10th-90th percentile spread, the ratio of medians to the untraced
 call, the paired ratio (the median over rounds of variant/untraced in the same round) and, where mcp 2.x's own
 tracing runs beside it, the paired ratio to that. Spans are made
 for real (an SDK TracerProvider, batched) and dropped by the exporter: the cost of making them, not of
 shipping them. Results go to ``benchmarks/results.json`` and ``benchmarks/results.md``; a full run also puts
-the tables into README.md between the ``bench`` and ``budget`` markers. ``--smoke`` runs a few rounds of each
+the tables into README.md between the ``bench``, ``budget`` and ``store`` markers. ``--smoke`` runs a few rounds of each
 and checks the results are right (CI runs it), with no claim about speed (and no mcp 1.30 or valgrind run).
 """
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
-import io
 import json
 import os
 import platform
@@ -68,11 +68,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import budget
 import floor
 import instructions
+import store
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "benchmarks" / "bench_server.py"
 README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+STORE_MARKERS = ("<!-- store:start -->", "<!-- store:end -->")
 BUDGET_MARKERS = ("<!-- budget:start -->", "<!-- budget:end -->")
 TARGETS = {"mcp_tracing": ("mcp 2.x built-in", 1.02), "propagation only": ("untraced", 1.03)}
 """The latency targets: variant -> (compared with, at most this paired ratio)."""
@@ -80,7 +82,7 @@ UNSAMPLED_TURN = trace.set_span_in_context(
     trace.NonRecordingSpan(trace.SpanContext(0x5CE0E9A5, 0x5CE0E9A5, is_remote=False, trace_flags=trace.TraceFlags(0)))
 )
 """An agent's turn that was not sampled: the "propagation only" calls are made in it."""
-BENCHMARKS = ("stdio", "http", "proxy", "tail_memory", "show", "budget")
+BENCHMARKS = ("stdio", "http", "proxy", "tail_memory", "store", "budget")
 
 
 class Counting(SpanExporter):
@@ -356,59 +358,6 @@ def bench_tail_memory(minutes: int, per_minute: int) -> dict[str, Any]:
     }
 
 
-def bench_show(spans: int, runs: int) -> dict[str, Any]:
-    """``mcp-tracing show`` on a store of ``spans`` spans (10-span traces)."""
-    from mcp_tracing import cli
-    from mcp_tracing.store import SqliteSpanExporter, TraceStore
-    from mcp_tracing.testing import SpanRecord
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "big.db"
-        exporter = SqliteSpanExporter(path)
-        connection = exporter._open()  # pyright: ignore[reportPrivateUsage]
-        assert connection is not None
-        start = time.time_ns() - 3_600 * 10**9
-        batch: list[SpanRecord] = []
-        for index in range(spans):
-            trace_index, position = divmod(index, 10)
-            trace_id = f"{trace_index:032x}"
-            record = SpanRecord(
-                name="agent.turn" if position == 0 else "tool.call",
-                trace_id=trace_id,
-                span_id=f"{index:016x}",
-                parent_id=None if position == 0 else f"{trace_index * 10:016x}",
-                kind="INTERNAL",
-                start_ns=start + trace_index * 1_000_000 + position * 1_000,
-                end_ns=start + trace_index * 1_000_000 + position * 1_000 + 500,
-                status="UNSET",
-                service="bench",
-                pid=1,
-                attributes={"gen_ai.tool.name": "read_file", "mcp.method.name": "tools/call"},
-            )
-            batch.append(record)
-            if len(batch) == 50_000:
-                exporter._insert(connection, batch)  # pyright: ignore[reportPrivateUsage]
-                batch.clear()
-        if batch:
-            exporter._insert(connection, batch)  # pyright: ignore[reportPrivateUsage]
-        connection.close()
-        target = f"{(spans // 10) // 2:032x}"  # a trace in the middle of the store
-        timings: list[float] = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()) as out:
-                status = cli.main(["--store", str(path), "show", target])
-            timings.append(time.perf_counter() - started)
-            if status != 0 or f"trace {target}: 10 spans" not in out.getvalue():
-                raise AssertionError(f"show failed on the big store: {out.getvalue()[:200]}")
-        store = TraceStore(path)
-        stored = store._query("SELECT count(*) FROM spans")[0][0]  # pyright: ignore[reportPrivateUsage]
-        store.close()
-    if stored != spans:
-        raise AssertionError(f"the store holds {stored} spans, not {spans}")
-    return {"spans": spans, "runs": runs, "median_ms": statistics.median(timings) * 1e3, "max_ms": max(timings) * 1e3}
-
-
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -488,17 +437,11 @@ def table(results: dict[str, Any]) -> str:
     for bench in ("stdio", "http"):
         lines += _call_rows(f"{bench} tool call, mcp {mcp1.get('mcp', '1.x')}", mcp1.get(bench, []))
     tail = results.get("tail_memory")
-    show = results.get("show")
     if tail is not None:
         lines.append(
             f"| tail sampler | {tail['spans_per_minute']:,} spans/min for {tail['simulated_minutes']} simulated min "
             f"({tail['spans']:,} spans) | peak {tail['peak_memory_mb']:.1f} MB, at most "
             f"{tail['peak_buffered_spans']:,} spans buffered | | | | | bounded |"
-        )
-    if show is not None:
-        lines.append(
-            f"| `mcp-tracing show` | store of {show['spans']:,} spans | {show['median_ms']:.1f} ms | max "
-            f"{show['max_ms']:.1f} ms | | | | <= 100 ms |"
         )
     counted = results.get("instructions")
     if counted:
@@ -539,6 +482,8 @@ def check_smoke(results: dict[str, Any], setup: Setup) -> None:
     rows = results["budget"]["rows"] if "budget" in results else []
     if not all(row["mcp_tracing"] > 0 and (row["floor"] is not None or "filter" in row["piece"]) for row in rows):
         raise AssertionError("the budget left a piece unmeasured")
+    if "store" in results:
+        store.check(results["store"])
 
 
 async def run_all(args: argparse.Namespace) -> dict[str, Any]:
@@ -557,8 +502,9 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
     minutes, per_minute = (1, 5_000) if args.smoke else (10, 50_000)
     if "tail_memory" in only:
         results["tail_memory"] = bench_tail_memory(minutes, per_minute)
-    if "show" in only:
-        results["show"] = bench_show(20_000 if args.smoke else 1_000_000, 5 if args.smoke else 30)
+    if "store" in only:
+        sizes = (5_000, 2_000) if args.smoke else (1_000_000, 200_000)
+        results["store"] = store.run(*sizes, lambda text: print(f"store: {text}", file=sys.stderr, flush=True))
     if "budget" in only and IS_V2:
         results["budget"] = budget.budget(200 if args.smoke else 5000)
     if args.smoke:
@@ -635,8 +581,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.output / "results.md").write_text(text + ("\n" + budget_text if budget_text else ""))
     print(text)
     print(budget_text)
+    if "store" in results:
+        print(store.table(results["store"]))
     if full and not args.no_readme:
         update_readme(text)
+        if "store" in results:
+            update_readme(store.table(results["store"]) + "\n", STORE_MARKERS)
         if budget_text:
             update_readme(budget_text, BUDGET_MARKERS)
     return 0

@@ -54,10 +54,21 @@ def test_the_benchmarks_run_and_report_every_row(tmp_path: Path) -> None:
         assert all(row["mcp_tracing"] > 0 for row in budget) and results["spans_made"]["floor"] > 0
     assert [row["variant"] for row in results["proxy"]] == ["direct", "mcp-tracing wrap"]
     assert results["tail_memory"]["spans"] == 5_000 and results["tail_memory"]["peak_buffered_spans"] > 0
-    assert results["show"]["spans"] == 20_000
+    stored = results["store"]  # every command of the workflow timed; ingest lost nothing, held the cap
+    assert stored["spans"] == 5_000 and stored["traces"] == 218 and len(stored["commands"]) == 9
+    assert all(row["median_ms"] > 0 for row in stored["commands"].values())
+    assert [(row["processes"], row["lost"], row["cap"]) for row in stored["ingest"].values()] == [
+        (1, 0, None),
+        (1, 0, 5_000),
+        (4, 0, None),
+        (4, 0, 5_000),
+    ]
     assert results["spans_made"]["mcp_tracing"] > 0
     table = (tmp_path / "results.md").read_text()
-    assert table.count("| stdio tool call |") == len(variants) and "| `mcp-tracing show` |" in table
+    assert table.count("| stdio tool call |") == len(variants)
+    assert (
+        done.stdout.count("| `traces --where ") == 4 and "| 4 processes, a store at its cap of 5,000 |" in done.stdout
+    )
 
 
 @pytest.mark.subprocess
@@ -146,7 +157,7 @@ def test_the_tables_land_between_their_markers(tmp_path: Path, monkeypatch: pyte
     """The README's two tables are rewritten in place by run.py, each between its own markers."""
     run, _, budget = _benchmarks()
     readme = (ROOT / "README.md").read_text()
-    for markers in (run.MARKERS, run.BUDGET_MARKERS):
+    for markers in (run.MARKERS, run.BUDGET_MARKERS, run.STORE_MARKERS):
         assert readme.count(markers[0]) == 1 and readme.count(markers[1]) == 1
         assert readme.index(markers[0]) < readme.index(markers[1])
     copy = tmp_path / "README.md"

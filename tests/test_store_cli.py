@@ -145,6 +145,7 @@ def test_traces_lists_and_filters(store: Path, capsys: pytest.CaptureFixture[str
         "duration_ms": 800.0,
         "spans": 6,
         "errors": 1,
+        "findings": 0,
         "lost_servers": [],  # the files server's half is there
     }
 
@@ -167,9 +168,25 @@ def test_traces_lists_and_filters(store: Path, capsys: pytest.CaptureFixture[str
     assert ids("--limit", "1") == [failing]
     code, out, _ = run_cli("traces", capsys=capsys)
     lines = out.splitlines()
-    assert lines[0].split() == ["TRACE", "ROOT", "SERVICES", "START", "DURATION", "SPANS", "ERRORS"]
+    assert lines[0].split() == ["TRACE", "ROOT", "SERVICES", "START", "DURATION", "SPANS", "ERRORS", "FINDINGS"]
     assert lines[1].split()[:3] == [failing, "agent.session", "agent,files-server"]
-    assert lines[1].split()[-4:] == ["800", "ms", "6", "1"]
+    assert lines[1].split()[-5:] == ["800", "ms", "6", "1", "0"]
+
+
+def test_traces_counts_each_listed_traces_findings(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers.traces import Trace, write
+
+    t = Trace("b" * 32)
+    turn = t.turn()
+    t.span("model.call", 0, 50, turn)
+    for i in range(4):  # an N+1: four short calls in a row to one tool
+        t.call("read_file", 60 + 12 * i, 70 + 12 * i, turn)
+    write(store, t)
+    code, out, _ = run_cli("traces", "--json", capsys=capsys)
+    assert code == 0 and [(row["trace_id"], row["findings"]) for row in json.loads(out)] == [("b" * 32, 1)]
+    code, out, _ = run_cli("traces", capsys=capsys)
+    row, note = out.splitlines()[1].split("  ⚠ ")
+    assert row.split()[-3:] == ["7", "0", "1"] and note == 'no spans from "files"'  # spans, errors, findings
 
 
 @pytest.mark.parametrize(

@@ -186,13 +186,31 @@ class _MigrationProgress:
             print(f"mcp-tracing: indexing the trace store (older format): {done:,}/{total:,} traces", file=sys.stderr)
 
 
-def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool) -> None:
-    # Traces missing a server's half are marked: they look like broken propagation otherwise.
-    lost = {row.trace_id: [half.server for half in lost_halves(store.spans(row.trace_id))] for row in rows}
+def _print_traces(
+    store: TraceStore, rows: Sequence[TraceSummary], as_json: bool, thresholds: Thresholds | None = None
+) -> None:
+    # Traces missing a server's half are marked: they look like broken propagation otherwise. Findings are
+    # counted here, for the rows shown: they need the whole trace and the thresholds, so no summary holds them.
+    lost: dict[str, list[str]] = {}
+    findings: dict[str, int] = {}
+    for row in rows:
+        spans = store.spans(row.trace_id)
+        lost[row.trace_id] = [half.server for half in lost_halves(spans)]
+        findings[row.trace_id] = len(_findings(store, spans, thresholds))
     if as_json:
-        print(json.dumps([{**row.__dict__, "lost_servers": lost[row.trace_id]} for row in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {**row.__dict__, "findings": findings[row.trace_id], "lost_servers": lost[row.trace_id]}
+                    for row in rows
+                ],
+                indent=2,
+            )
+        )
         return
-    header = f"{'TRACE':32}  {'ROOT':24}  {'SERVICES':32}  {'START':19}  {'DURATION':>10}  {'SPANS':>5}  ERRORS"
+    header = (
+        f"{'TRACE':32}  {'ROOT':24}  {'SERVICES':32}  {'START':19}  {'DURATION':>10}  {'SPANS':>5}  ERRORS  FINDINGS"
+    )
     print(header)
     for row in rows:
         start = datetime.fromtimestamp(row.start_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
@@ -201,7 +219,7 @@ def _print_traces(store: TraceStore, rows: Sequence[TraceSummary], as_json: bool
         note = f"  ⚠ no spans from {', '.join(json.dumps(s) for s in lost[row.trace_id])}" if lost[row.trace_id] else ""
         print(
             f"{row.trace_id:32}  {root[:24]:24}  {services[:32]:32}  {start:19}  "
-            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors}{note}"
+            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors:>6}  {findings[row.trace_id]:>8}{note}"
         )
 
 

@@ -116,6 +116,13 @@ class SqliteSpanExporter(SpanExporter):
         connection = connect(path, create=True)
         try:
             retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
+            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the process loses
+            # nothing committed, a power cut at most the last batches. An fsync per batch was a third of the
+            # export thread's time.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA mmap_size = 268435456")
+            connection.execute("PRAGMA cache_size = -16384")
+            connection.execute("PRAGMA wal_autocheckpoint = 10000")
             retry(lambda: connection.executescript(SCHEMA))
             if needs_migration(connection):
                 if connection.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is None:

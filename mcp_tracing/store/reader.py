@@ -106,8 +106,8 @@ class Where:
         return longest <= TEXT_LIMIT and not any(key in NOT_INDEXED for key in keys)
 
     def index_sql(self, key_numbers: Sequence[int]) -> tuple[str, list[Any]]:
-        """The traces (``t``) with a value of one of ``key_numbers`` that passes, from the attribute index.
-        Numbers sort before text in the index, so a numeric range stops at the first text value."""
+        """The traces (``t``) with a value of one of ``key_numbers`` that passes, from the attribute index (the
+        ranges of those keys). Numbers compare below text, so a numeric range excludes text values."""
         marks = ",".join("?" * len(key_numbers))
         numeric = {
             ">": "a.value > ? AND a.value < ''",
@@ -117,29 +117,28 @@ class Where:
             "=": "a.value = ? AND typeof(a.value) != 'text'",
             "!=": "a.value != ? AND typeof(a.value) != 'text'",
         }[self.op]
-        text = f"a.value {self.op} ? AND typeof(a.value) = 'text'"
-        if not isinstance(self.value, float):
-            condition, values = text, [self.value]
-        elif self.op in ("=", "!="):
-            condition, values = f"(({numeric}) OR ({text}))", [self.value, self.raw or _number_text(self.value)]
-        else:
-            condition, values = numeric, [self.value]
+        condition, values = self._condition(f"({numeric})", f"(a.value {self.op} ? AND typeof(a.value) = 'text')")
         sql = f"t.trace_no IN (SELECT a.trace_no FROM attributes a WHERE a.key_no IN ({marks}) AND {condition})"
         return sql, [*key_numbers, *values]
+
+    def _condition(self, numeric: str, text: str) -> tuple[str, list[Any]]:
+        """Text compares with text values only; a number with numeric ones and, for ``=``/``!=``, with text
+        values as written."""
+        if not isinstance(self.value, float):
+            return text, [self.value]
+        if self.op in ("=", "!="):
+            return f"({numeric} OR {text})", [self.value, self.raw or _number_text(self.value)]
+        return numeric, [self.value]
 
     def scan_sql(self) -> tuple[str, list[Any]]:
         """The same filter answered by reading every span of each trace (``t``): for keys not indexed."""
         # The key matches whole or as a dotted suffix, compared literally (LIKE would take _ and % as wildcards).
         key_match = "(j.key = ? OR substr(j.key, -?) = ?)"
         key_args: list[Any] = [self.key, len(self.key) + 1, f".{self.key}"]
-        numeric = f"(j.type IN ('integer', 'real') AND CAST(j.value AS REAL) {self.op} ?)"
-        text = f"(j.type = 'text' AND CAST(j.value AS TEXT) {self.op} ?)"
-        if not isinstance(self.value, float):
-            condition, values = text, [self.value]
-        elif self.op in ("=", "!="):
-            condition, values = f"({numeric} OR {text})", [self.value, self.raw or _number_text(self.value)]
-        else:
-            condition, values = numeric, [self.value]
+        condition, values = self._condition(
+            f"(j.type IN ('integer', 'real') AND CAST(j.value AS REAL) {self.op} ?)",
+            f"(j.type = 'text' AND CAST(j.value AS TEXT) {self.op} ?)",
+        )
         return (
             "EXISTS (SELECT 1 FROM spans w, json_each(w.attributes) j WHERE w.trace_id = t.trace_id "
             f"AND {key_match} AND {condition})",
