@@ -118,3 +118,21 @@ async def test_a_tool_call_span_around_one_mcp_call_is_that_calls_client_span(
     assert sorted(parent_of(c) or 0 for c in clients) == sorted([second.context.span_id, third.context.span_id])
     assert all(c.context.span_id in servers for c in clients)
     assert attr.MCP_METHOD_NAME not in (third.attributes or {})
+
+
+async def test_a_server_name_given_to_tool_call_wins_over_the_servers_own(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """The precedence README documents: the caller's ``server_name`` names the call's span; a call with none gets
+    the name the server gave in ``initialize`` (``inproc``), and so does the server's own span."""
+    provider, exporter = capture
+    async with traced(provider) as session:
+        async with agent.tool_call("echo", server_name="filesystem", tracer_provider=provider):
+            await session.call_tool("echo", {"text": "a"})
+        await session.call_tool("echo", {"text": "b"})
+    (given,) = by_name(exporter)["tool.call"]
+    calls = by_name(exporter)["tools/call echo"]
+    (own,) = [s for s in calls if s.kind is SpanKind.CLIENT]
+    assert (given.attributes or {})[attr.SERVER_NAME] == "filesystem"
+    assert (own.attributes or {})[attr.SERVER_NAME] == "inproc"
+    assert {str((s.attributes or {})[attr.SERVER_NAME]) for s in calls if s.kind is SpanKind.SERVER} == {"inproc"}

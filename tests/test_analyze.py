@@ -279,7 +279,7 @@ def test_analyze_command_one_trace_and_ranked_across_traces(
     monkeypatch.setenv("MCP_TRACING_STORE", str(store))
     assert main(["analyze", "cccc"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"trace {'c' * 32}: 1 findings"
+    assert out.splitlines()[0] == f"trace {'c' * 32}: 1 finding"
     assert "- N+1: 3 calls in a row to tools/call read_file on files" in out
     assert main(["analyze", "cccc", "--json"]) == 0
     (found,) = json.loads(capsys.readouterr().out)
@@ -291,8 +291,8 @@ def test_analyze_command_one_trace_and_ranked_across_traces(
     assert (ranked["traces"], ranked["total_ms"]) == (2, pytest.approx(40))
     assert main(["analyze", "--since", "1h"]) == 0
     assert "40.0 ms in 2 traces (2 findings): N+1" in capsys.readouterr().out
-    assert main(["analyze", "cccc", "--threshold", "bogus=1"]) == 1
-    assert "unknown threshold 'bogus'" in capsys.readouterr().err
+    assert main(["analyze", "cccc", "--threshold", "bogus=1"]) == 2  # bad usage, as argparse's own errors
+    assert "mcp-tracing: error: unknown threshold 'bogus'" in capsys.readouterr().err
     assert main(["show", "cccc", "--width", "0"]) == 0
     assert "⚑ N+1" in capsys.readouterr().out
     assert main(["show", "cccc", "--html", str(tmp_path / "missing" / "page.html")]) == 1

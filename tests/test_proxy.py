@@ -160,6 +160,7 @@ async def test_wrap_without_a_command_or_with_a_missing_one(tmp_path: Path) -> N
             WRAP + [str(tmp_path / "no-such-server")], env=proxy_env(tmp_path / "t.db"), check=False
         )
     assert done.returncode == 127 and b"cannot start" in done.stderr and done.stdout == b""
+    assert not (tmp_path / "t.db").exists() or stored(tmp_path / "t.db") == []  # a start that failed records nothing
 
 
 # --------------------------------------------------------------------------------- real servers, traced

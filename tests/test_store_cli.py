@@ -231,7 +231,7 @@ def test_an_ambiguous_prefix_is_an_error_naming_the_candidates(store: Path, caps
     first, second = f"{0xABC1 << 112:032x}", f"{0xABC2 << 112:032x}"
     assert (code, err) == (1, f"mcp-tracing: error: ambiguous trace id prefix abc: {first}, {second}\n")
     code, out, _ = run_cli("show", "abc2", capsys=capsys)
-    assert code == 0 and out.startswith(f"trace {second}: 1 spans")
+    assert code == 0 and out.startswith(f"trace {second}: 1 span from 1 process\n")
 
 
 def test_missing_empty_and_corrupt_stores_are_clear_errors(

@@ -4,12 +4,14 @@
     mcp-tracing traces --errors --since 1h    # recent traces, filtered
     mcp-tracing traces --where total_cost_estimate>1 --where request_id=abc
     mcp-tracing show 4bf92f35                 # one trace as a tree with time bars (a unique id prefix is enough)
+    mcp-tracing show                          # the latest trace
     mcp-tracing show 4bf92f35 --html t.html   # the same as a self-contained HTML waterfall
     mcp-tracing analyze 4bf92f35              # the bad patterns in one trace
     mcp-tracing analyze --since 1h            # the costliest problems across recent traces
     mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
 
-``--json`` prints data instead of text. Errors are one line on stderr and a non-zero exit status.
+``--json`` prints data instead of text. ``--store FILE`` goes before or after the command. Errors are one line on
+stderr with exit status 1; bad usage (an unknown option, a bad filter or threshold) exits 2.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mcp_tracing._version import __version__
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.cli.tree import render_tree
 from mcp_tracing.store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
@@ -54,13 +57,21 @@ def _positive(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcp-tracing", description="Traces of MCP agents, from the local store.")
-    parser.add_argument("--store", help=f"the store file (default: ${STORE_ENV}, or traces.db in the user data dir)")
+    store_help = f"the store file (default: ${STORE_ENV}, or traces.db in the user data dir)"
+    parser.add_argument("--store", help=store_help)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # The global flags are accepted after the subcommand too; there they win. SUPPRESS: absent, they leave the
+    # value given before the subcommand alone.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="run a scripted agent over two real MCP servers and show its trace")
+    demo = commands.add_parser(
+        "demo", parents=[common], help="run a scripted agent over two real MCP servers and show its trace"
+    )
     demo.add_argument("--json", action="store_true", help="print the spans as JSON")
 
-    traces = commands.add_parser("traces", help="list recent traces")
+    traces = commands.add_parser("traces", parents=[common], help="list recent traces")
     traces.add_argument("--errors", action="store_true", help="only traces with an error span")
     traces.add_argument("--slower-than", type=_duration, metavar="DURATION", help="e.g. 500ms, 2s")
     traces.add_argument("--since", type=_duration, metavar="DURATION", help="started within, e.g. 1h, 7d")
@@ -70,14 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     traces.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
     traces.add_argument("--json", action="store_true", help="print JSON")
 
-    show = commands.add_parser("show", help="draw one trace as a tree, with time bars and findings")
-    show.add_argument("trace_id", help="a trace id, or a unique prefix of one")
+    show = commands.add_parser("show", parents=[common], help="draw one trace as a tree, with time bars and findings")
+    show.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one (default: the latest trace)")
     show.add_argument("--json", action="store_true", help="print the spans as JSON")
     show.add_argument("--html", metavar="FILE", help="write a self-contained HTML waterfall to FILE")
     show.add_argument("--width", type=_width, default=40, help="characters of time bar (0: none; default 40)")
     show.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
 
-    analyze = commands.add_parser("analyze", help="find N+1 calls, sequential calls, plateaus, lost context ...")
+    analyze = commands.add_parser(
+        "analyze", parents=[common], help="find N+1 calls, sequential calls, plateaus, lost context ..."
+    )
     target = analyze.add_mutually_exclusive_group(required=True)
     target.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one")
     target.add_argument("--since", type=_duration, metavar="DURATION", help="rank problems across recent traces")
@@ -99,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
     wrap = commands.add_parser(
         "wrap",
+        parents=[common],
         help="run a stdio MCP server behind a tracing proxy: mcp-tracing wrap -- COMMAND ...",
         description="Starts COMMAND (a stdio MCP server, any language) and traces what passes through.",
     )
@@ -127,11 +141,20 @@ def _width(text: str) -> int:
     return int(text)
 
 
+class _UsageError(Exception):
+    """Bad usage found after parsing (a threshold's name or value): exit status 2, as argparse's own."""
+
+
 def _thresholds(assignments: Sequence[str]) -> Thresholds:
     try:
         return Thresholds().replace(assignments)
     except ValueError as exc:
-        raise StoreError(str(exc)) from None
+        raise _UsageError(str(exc)) from None
+
+
+def _plural(count: int, word: str) -> str:
+    """``1 trace``, ``2 traces``, ``1 process``, ``3 processes``."""
+    return f"{count:,} {word if count == 1 else word + ('es' if word.endswith('s') else 's')}"
 
 
 def _findings(store: TraceStore, spans: Sequence[SpanRecord], thresholds: Thresholds | None) -> list[Finding]:
@@ -146,7 +169,7 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
         if args.json:
             print(json.dumps([f.as_dict() for f in findings], indent=2))
             return
-        print(f"trace {trace_id}: {len(findings)} findings")
+        print(f"trace {trace_id}: {_plural(len(findings), 'finding')}")
         for finding in findings:
             print(f"- {LABELS[finding.kind]}: {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]")
             print(f"  spans: {' '.join(finding.span_ids)}")
@@ -164,10 +187,13 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(ranked, indent=2))
         return
-    print(f"{len(ids)} traces in the last {_human(args.since)}: {len(ranked)} problems, costliest first")
+    print(
+        f"{_plural(len(ids), 'trace')} in the last {_human(args.since)}: {_plural(len(ranked), 'problem')},"
+        " costliest first"
+    )
     for row in ranked:
         print(
-            f"- {row['total_ms']:.1f} ms in {row['traces']} traces ({row['findings']} findings): "
+            f"- {row['total_ms']:.1f} ms in {_plural(row['traces'], 'trace')} ({_plural(row['findings'], 'finding')}): "
             f"{LABELS[row['kind']]}: {terminal_safe(str(row['summary']))}"
         )
         print(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
@@ -244,18 +270,38 @@ def _show(
             Path(html_file).write_text(render_html(spans, findings), encoding="utf-8")
         except OSError as exc:
             raise StoreError(f"cannot write {html_file}: {exc.strerror or exc}") from None
-        print(f"trace {trace_id}: {len(spans)} spans, {len(findings)} findings -> {html_file}")
+        print(f"trace {trace_id}: {_plural(len(spans), 'span')}, {_plural(len(findings), 'finding')} -> {html_file}")
         return
     processes = len({(s.service, s.pid) for s in spans})
-    print(f"trace {trace_id}: {len(spans)} spans from {processes} processes")
+    print(f"trace {trace_id}: {_plural(len(spans), 'span')} from {_plural(processes, 'process')}")
     print(render_tree(spans, width=width, marks=flagged(findings)))
     for half in lost_halves(spans):
         print(f"⚠ {terminal_safe(half.describe())}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (0 ok, 1 error, 2 bad usage)."""
-    args = _parser().parse_args(argv)
+    """Runs the command line; returns the exit status (0 ok, 1 error, 2 bad usage).
+
+    Output cut short by its reader (``mcp-tracing analyze --json | head -1``) ends the command quietly, with
+    status 0: the reader had what it wanted.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except _UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"mcp-tracing: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # Python would print a traceback flushing stdout at exit: point stdout at nothing first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.store:
             os.environ["MCP_TRACING_STORE"] = args.store  # the demo's spawned servers write there too
@@ -292,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 _show(
                     store,
-                    store.resolve(args.trace_id),
+                    store.resolve(args.trace_id) if args.trace_id is not None else _latest(store),
                     args.json,
                     width=args.width,
                     html_file=args.html,
@@ -304,6 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mcp-tracing: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _latest(store: TraceStore) -> str:
+    latest = store.traces(limit=1)
+    if not latest:
+        raise StoreError(f"the store at {store.path} holds no traces yet")
+    return latest[0].trace_id
 
 
 def _demo(as_json: bool) -> int:

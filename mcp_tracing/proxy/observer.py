@@ -315,6 +315,10 @@ class Proxy:
 
     # ---------------------------------------------------------------------------------------- end
 
+    def abandon(self) -> None:
+        """Forgets the session: the server never started. Its span is never ended, so never exported."""
+        self.session = trace.INVALID_SPAN
+
     def close(self, *, exited: bool) -> None:
         """Ends what is open (pending requests with ``error.type=server_exited`` if the server exited)."""
         with self._lock:

@@ -59,7 +59,7 @@ def run(command: Sequence[str], proxy: Proxy, *, stdin: int = 0, stdout: int = 1
     try:
         child = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     except OSError as exc:
-        proxy.close(exited=False)
+        proxy.abandon()  # nothing ran: no trace of it (a one-span trace would look like a server that did)
         print(f"mcp-tracing wrap: cannot start {command[0]}: {exc.strerror or exc}", file=sys.stderr)
         return 127
     assert child.stdin is not None and child.stdout is not None

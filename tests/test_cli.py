@@ -1,0 +1,96 @@
+"""The ``mcp-tracing`` command as a person meets it: ``--version``, ``--store`` on either side of the command,
+``show`` with no id, plurals, usage errors with status 2, and output cut short by its reader ending quietly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.traces import Trace, write
+
+from mcp_tracing._version import __version__
+from mcp_tracing.cli import main
+
+pytestmark = pytest.mark.sdk_independent
+
+
+def one_span_trace(path: Path, trace_id: str, start_ms: float = 0) -> None:
+    t = Trace(trace_id)
+    t.span("agent.session", start_ms, start_ms + 5)
+    write(path, t)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"mcp-tracing {__version__}\n"
+
+
+def test_store_goes_before_or_after_the_command_and_after_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MCP_TRACING_STORE", raising=False)
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    one_span_trace(first, "1" * 32)
+    one_span_trace(second, "2" * 32)
+    for argv, expected in (
+        (["--store", str(first), "traces", "--json"], "1" * 32),
+        (["traces", "--json", "--store", str(second)], "2" * 32),
+        (["--store", str(first), "traces", "--store", str(second), "--json"], "2" * 32),
+    ):
+        assert main(argv) == 0
+        assert [row["trace_id"] for row in json.loads(capsys.readouterr().out)] == [expected], argv
+
+
+def test_show_with_no_id_shows_the_latest_trace_and_counts_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "traces.db"
+    one_span_trace(path, "a" * 32, start_ms=0)
+    one_span_trace(path, "b" * 32, start_ms=1000)  # the latest
+    assert main(["show", "--store", str(path), "--width", "0"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"trace {'b' * 32}: 1 span from 1 process",
+        "agent.session [5 ms] (agent)",
+    ]
+    assert main(["analyze", "b" * 32, "--store", str(path)]) == 0
+    assert capsys.readouterr().out == f"trace {'b' * 32}: 0 findings\n"
+    empty = tmp_path / "empty.db"
+    write(empty)
+    assert main(["show", "--store", str(empty)]) == 1
+    assert capsys.readouterr().err == f"mcp-tracing: error: the store at {empty} holds no traces yet\n"
+
+
+def test_a_bad_threshold_is_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "traces.db"
+    one_span_trace(path, "a" * 32)
+    assert main(["--store", str(path), "show", "--threshold", "nope"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("usage: mcp-tracing") and err[-1].startswith("mcp-tracing: error: ")
+
+
+def test_output_cut_short_by_its_reader_ends_quietly_with_status_0(tmp_path: Path) -> None:
+    """``mcp-tracing show --json | head -1``: more output than a pipe holds, the reader gone after one line."""
+    path = tmp_path / "traces.db"
+    t = Trace("c" * 32)
+    root = t.span("agent.session", 0, 5000)
+    for i in range(2000):
+        t.span(f"step {i}", i, i + 1, root, note="x" * 40)
+    write(path, t)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for command in (["show", "--json"], ["analyze", "--since", "7d", "--json"], ["show", "--width", "10"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_tracing.cli", "--store", str(path), *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline()
+        process.stdout.close()  # as `head -1` does
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 0 and err == "", (command, err)
