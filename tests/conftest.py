@@ -65,6 +65,7 @@ QUICK_MODULES: frozenset[str] = frozenset(
         "test_agent",
         "test_analyze",
         "test_architecture",
+        "test_cli",
         "test_both_directions",
         "test_cancellation",
         "test_client_v2",
@@ -80,6 +81,7 @@ QUICK_MODULES: frozenset[str] = frozenset(
         "test_hot_path",
         "test_settings",
         "test_store_cli",
+        "test_store_index",
         "test_waterfall",
     }
 )

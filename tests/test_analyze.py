@@ -293,10 +293,10 @@ def test_analyze_command_one_trace_and_ranked_across_traces(
     assert "40.0 ms in 2 traces (2 findings): N+1" in capsys.readouterr().out
     assert main(["analyze", "cccc", "--threshold", "bogus=1"]) == 2  # bad usage, as argparse's own errors
     assert "mcp-tracing: error: unknown threshold 'bogus'" in capsys.readouterr().err
-    assert main(["show", "cccc", "--width", "0"]) == 0
+    assert main(["show", "cccc", "--bars", "0"]) == 0
     assert "⚑ N+1" in capsys.readouterr().out
     assert main(["show", "cccc", "--html", str(tmp_path / "missing" / "page.html")]) == 1
     assert capsys.readouterr().err.startswith(f"mcp-tracing: error: cannot write {tmp_path / 'missing' / 'page.html'}")
     with pytest.raises(SystemExit):
-        main(["show", "cccc", "--width", "401"])
+        main(["show", "cccc", "--bars", "401"])
     assert "not a width from 0 to 400" in capsys.readouterr().err

@@ -104,6 +104,7 @@ def test_the_public_surface_is_the_documented_one() -> None:
         "cli",
         "cli.commands",
         "cli.demo",
+        "cli.terminal",
         "cli.text",
         "cli.tree",
         "cli.waterfall",

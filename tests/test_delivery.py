@@ -461,7 +461,7 @@ def test_show_and_traces_say_when_a_servers_half_of_the_trace_is_missing(
 ) -> None:
     store = tmp_path / "t.db"
     trace_id = _store_with_calls(store, answered=answered)
-    shown = _cli(capsys, "--store", str(store), "show", trace_id, "--width", "0")
+    shown = _cli(capsys, "--store", str(store), "show", trace_id, "--bars", "0")
     warnings = [line for line in shown if line.startswith("⚠")]
     assert warnings == ([f"⚠ {hint}"] if hint else [])
     (row,) = _cli(capsys, "--store", str(store), "traces")[1:]

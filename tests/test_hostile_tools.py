@@ -74,7 +74,7 @@ def test_show_traces_and_analyze_never_print_a_control_character(
     store = tmp_path / "traces.db"
     monkeypatch.setenv("MCP_TRACING_STORE", str(store))
     trace_id = hostile_trace(store)
-    for args in (["traces"], ["show", trace_id, "--width", "0"], ["show", trace_id], ["analyze", trace_id]):
+    for args in (["traces"], ["show", trace_id, "--bars", "0"], ["show", trace_id], ["analyze", trace_id]):
         assert main(args) == 0
         out, _ = capsys.readouterr()
         assert HOSTILE not in out and "\\x1b]0;PWNED" in out or args[0] == "analyze", (args, out)
@@ -110,7 +110,7 @@ def test_a_5000_deep_chain_is_drawn_by_show_html_and_analyze(
     store = tmp_path / "traces.db"
     monkeypatch.setenv("MCP_TRACING_STORE", str(store))
     trace_id = deep_chain(store, 5000)
-    assert main(["show", trace_id, "--width", "0"]) == 0
+    assert main(["show", trace_id, "--bars", "0"]) == 0
     lines = capsys.readouterr()[0].splitlines()[1:]
     assert len(lines) == 5000 and lines[0].startswith("step 0 [")
     assert max(len(line) for line in lines) < 400  # indentation capped: a line never grows with the depth

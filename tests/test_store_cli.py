@@ -104,7 +104,7 @@ EXPECTED_BARS = [
 
 def test_show_draws_the_lessons_tree_across_processes(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace_id = lesson_trace(store)
-    code, out, err = run_cli("show", trace_id[:8], "--width", "0", capsys=capsys)
+    code, out, err = run_cli("show", trace_id[:8], "--bars", "0", capsys=capsys)
     assert (code, err) == (0, "")
     assert out == f"trace {trace_id}: 5 spans from 2 processes\n{EXPECTED_TREE}\n"
     code, out, err = run_cli("show", trace_id[:8], capsys=capsys)  # time bars by default, 40 wide
@@ -126,7 +126,7 @@ def test_show_draws_the_lessons_tree_across_processes(store: Path, capsys: pytes
 
 def test_show_marks_errors(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace_id = lesson_trace(store, fail=True)
-    _, out, _ = run_cli("show", trace_id, "--width", "0", capsys=capsys)
+    _, out, _ = run_cli("show", trace_id, "--bars", "0", capsys=capsys)
     tail = "        └── tools/call read_file [40 ms] {status: ok} (files-server)\n"
     assert tail + "            └── fs.read [10 ms] (files-server) ERROR" in out
 

@@ -314,6 +314,7 @@ exporter.shutdown()
 """
 
 
+@pytest.mark.subprocess
 def test_retention_keeps_whole_traces_oldest_first_under_concurrent_writers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,7 @@
     mcp-tracing show 4bf92f35                 # one trace as a tree with time bars (a unique id prefix is enough)
     mcp-tracing show                          # the latest trace
     mcp-tracing show 4bf92f35 --html t.html   # the same as a self-contained HTML waterfall
+    mcp-tracing --width 100 traces            # lines cut to 100 columns (default: the terminal's width)
     mcp-tracing analyze 4bf92f35              # the bad patterns in one trace
     mcp-tracing analyze --since 1h            # the costliest problems across recent traces
     mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
@@ -23,11 +24,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from rich.cells import cell_len
+from rich.text import Text
 
 from mcp_tracing._version import __version__
+from mcp_tracing.cli.terminal import ERROR, FINDING, SLOW, Screen, fit, service_style
 from mcp_tracing.cli.text import terminal_safe
-from mcp_tracing.cli.tree import render_tree
+from mcp_tracing.cli.tree import MAX_LABEL, tree_lines
 from mcp_tracing.store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from mcp_tracing.store.patterns import LABELS, Finding, Thresholds, analyze, flagged, lost_halves, rank
 from mcp_tracing.store.records import SpanRecord
@@ -59,11 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcp-tracing", description="Traces of MCP agents, from the local store.")
     store_help = f"the store file (default: ${STORE_ENV}, or traces.db in the user data dir)"
     parser.add_argument("--store", help=store_help)
+    width_help = "columns to fit the output to (default: the terminal's width; not cut when piped)"
+    parser.add_argument("--width", type=_columns, help=width_help)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # The global flags are accepted after the subcommand too; there they win. SUPPRESS: absent, they leave the
     # value given before the subcommand alone.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
+    common.add_argument("--width", type=_columns, default=argparse.SUPPRESS, help=width_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -85,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one (default: the latest trace)")
     show.add_argument("--json", action="store_true", help="print the spans as JSON")
     show.add_argument("--html", metavar="FILE", help="write a self-contained HTML waterfall to FILE")
-    show.add_argument("--width", type=_width, default=40, help="characters of time bar (0: none; default 40)")
+    show.add_argument(
+        "--bars", type=_width, help="characters of time bar (0: none; default: a quarter of the width, 10 to 60)"
+    )
     show.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
 
     analyze = commands.add_parser(
@@ -135,6 +145,12 @@ def _human(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _columns(text: str) -> int:
+    if not text.isdigit() or not 20 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"not a width from 20 to 10000 columns: {text!r}")
+    return int(text)
+
+
 def _width(text: str) -> int:
     if not text.isdigit() or int(text) > 400:
         raise argparse.ArgumentTypeError(f"not a width from 0 to 400: {text!r}")
@@ -169,11 +185,18 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
         if args.json:
             print(json.dumps([f.as_dict() for f in findings], indent=2))
             return
-        print(f"trace {trace_id}: {_plural(len(findings), 'finding')}")
+        screen = Screen(args.width)
+        screen.line(f"trace {trace_id}: {_plural(len(findings), 'finding')}")
         for finding in findings:
-            print(f"- {LABELS[finding.kind]}: {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]")
-            print(f"  spans: {' '.join(finding.span_ids)}")
-            print(f"  suggestion: {terminal_safe(finding.suggestion)}")
+            screen.line(
+                Text.assemble(
+                    ("- ", ""),
+                    (LABELS[finding.kind], FINDING),
+                    f": {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]",
+                )
+            )
+            screen.line(f"  spans: {' '.join(finding.span_ids)}")
+            screen.line(f"  suggestion: {terminal_safe(finding.suggestion)}")
         return
     ids = store.trace_ids(since_s=args.since, limit=args.max_traces)
     in_window = store.count_traces(since_s=args.since)
@@ -187,16 +210,21 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(ranked, indent=2))
         return
-    print(
+    screen = Screen(args.width)
+    screen.line(
         f"{_plural(len(ids), 'trace')} in the last {_human(args.since)}: {_plural(len(ranked), 'problem')},"
         " costliest first"
     )
     for row in ranked:
-        print(
-            f"- {row['total_ms']:.1f} ms in {_plural(row['traces'], 'trace')} ({_plural(row['findings'], 'finding')}): "
-            f"{LABELS[row['kind']]}: {terminal_safe(str(row['summary']))}"
+        screen.line(
+            Text.assemble(
+                f"- {row['total_ms']:.1f} ms in {_plural(row['traces'], 'trace')}"
+                f" ({_plural(row['findings'], 'finding')}): ",
+                (LABELS[row["kind"]], FINDING),
+                f": {terminal_safe(str(row['summary']))}",
+            )
         )
-        print(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
+        screen.line(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
 
 
 class _MigrationProgress:
@@ -213,7 +241,11 @@ class _MigrationProgress:
 
 
 def _print_traces(
-    store: TraceStore, rows: Sequence[TraceSummary], as_json: bool, thresholds: Thresholds | None = None
+    store: TraceStore,
+    rows: Sequence[TraceSummary],
+    as_json: bool,
+    width: int | None = None,
+    thresholds: Thresholds | None = None,
 ) -> None:
     # Traces missing a server's half are marked: they look like broken propagation otherwise. Findings are
     # counted here, for the rows shown: they need the whole trace and the thresholds, so no summary holds them.
@@ -234,19 +266,75 @@ def _print_traces(
             )
         )
         return
-    header = (
-        f"{'TRACE':32}  {'ROOT':24}  {'SERVICES':32}  {'START':19}  {'DURATION':>10}  {'SPANS':>5}  ERRORS  FINDINGS"
-    )
-    print(header)
+    screen = Screen(width)
+    layout = _TraceColumns.fitting(screen.width)
+    screen.line(layout.header())
     for row in rows:
-        start = datetime.fromtimestamp(row.start_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-        services = terminal_safe(",".join(row.services))
-        root = terminal_safe(row.root)
         note = f"  ⚠ no spans from {', '.join(json.dumps(s) for s in lost[row.trace_id])}" if lost[row.trace_id] else ""
-        print(
-            f"{row.trace_id:32}  {root[:24]:24}  {services[:32]:32}  {start:19}  "
-            f"{row.duration_ms:>7.0f} ms  {row.spans:>5}  {row.errors:>6}  {findings[row.trace_id]:>8}{note}"
+        line = layout.row(row, findings[row.trace_id])
+        if screen.width is None or line.cell_len + cell_len(note) <= screen.width:
+            screen.line(line.append(note, FINDING))
+        else:  # the note on a line of its own rather than cutting the row's numbers
+            screen.line(line)
+            screen.line(Text(note, FINDING))
+
+
+class _TraceColumns:
+    """The ``traces`` table's column widths for a screen width: as wide as the values need at 150 columns or
+    more; narrower, the services and the root shrink first (cut with ``…``), then the trace id shows its first
+    12 digits (a unique prefix, as ``show`` takes it), then the start shows the time only."""
+
+    def __init__(self, trace: int = 32, root: int = 24, services: int = 32, start: int = 19) -> None:
+        self.trace, self.root, self.services, self.start = trace, root, services, start
+
+    _FIXED: Final = 10 + 5 + 6 + 8 + 2 * 7  # duration, spans, errors, findings, the gaps
+
+    @classmethod
+    def fitting(cls, width: int | None) -> _TraceColumns:
+        layout = cls()
+        if width is None:
+            return layout
+        for field, smallest in (("services", 12), ("root", 12), ("trace", 12), ("start", 8)):
+            excess = layout.total() - width
+            if excess <= 0:
+                break
+            current = getattr(layout, field)
+            setattr(layout, field, max(smallest, current - excess))
+        excess = layout.total() - width
+        if excess > 0:  # share what is left between the two names, at least 4 cells each
+            room = max(layout.root + layout.services - excess, 8)
+            layout.root = max(room // 2, 4)
+            layout.services = max(room - layout.root, 4)
+        return layout
+
+    def total(self) -> int:
+        return self.trace + self.root + self.services + self.start + self._FIXED
+
+    def header(self) -> Text:
+        return Text(
+            f"{'TRACE':{self.trace}}  {'ROOT':{self.root}}  {'SERVICES':{self.services}}  {'START':{self.start}}"
+            f"  {'DURATION':>10}  {'SPANS':>5}  ERRORS  FINDINGS",
+            style="bold",
         )
+
+    def row(self, row: TraceSummary, findings: int) -> Text:
+        started = datetime.fromtimestamp(row.start_ns / 1e9)
+        start = started.strftime("%Y-%m-%d %H:%M:%S" if self.start >= 19 else "%H:%M:%S")
+        line = Text(f"{row.trace_id[: self.trace]:{self.trace}}  {_cell(terminal_safe(row.root), self.root)}  ")
+        services = Text(_cell(",".join(terminal_safe(service) for service in row.services), self.services))
+        for service in row.services:
+            services.highlight_words([terminal_safe(service)], service_style(service))
+        line.append_text(services)
+        line.append(f"  {start:{self.start}}  {row.duration_ms:>7.0f} ms  {row.spans:>5}  ")
+        line.append(f"{row.errors:>6}", ERROR if row.errors else "")
+        line.append("  ")
+        line.append(f"{findings:>8}", FINDING if findings else "")
+        return line
+
+
+def _cell(text: str, cells: int) -> str:
+    shown = fit(text, cells)
+    return shown + " " * (cells - cell_len(shown))
 
 
 def _show(
@@ -254,7 +342,8 @@ def _show(
     trace_id: str,
     as_json: bool,
     *,
-    width: int = 40,
+    width: int | None = None,
+    bars: int | None = None,
     html_file: str | None = None,
     thresholds: Thresholds | None = None,
 ) -> None:
@@ -270,13 +359,40 @@ def _show(
             Path(html_file).write_text(render_html(spans, findings), encoding="utf-8")
         except OSError as exc:
             raise StoreError(f"cannot write {html_file}: {exc.strerror or exc}") from None
-        print(f"trace {trace_id}: {_plural(len(spans), 'span')}, {_plural(len(findings), 'finding')} -> {html_file}")
+        Screen(width).line(
+            f"trace {trace_id}: {_plural(len(spans), 'span')}, {_plural(len(findings), 'finding')} -> {html_file}"
+        )
         return
+    screen = Screen(width)
     processes = len({(s.service, s.pid) for s in spans})
-    print(f"trace {trace_id}: {_plural(len(spans), 'span')} from {_plural(processes, 'process')}")
-    print(render_tree(spans, width=width, marks=flagged(findings)))
+    screen.line(f"trace {trace_id}: {_plural(len(spans), 'span')} from {_plural(processes, 'process')}")
+    if bars is None:  # a quarter of the screen, 10 to 60; none on a screen too narrow for them
+        bars = 40 if screen.width is None else (min(max(screen.width // 4, 10), 60) if screen.width >= 60 else 0)
+    marks = flagged(findings)
+    # Room for the findings' marks after the bars (``  ⚑ N+1``): the labels give way, not the marks.
+    marked = max((cell_len(f"  ⚑ {', '.join(labels)}") for labels in marks.values()), default=0)
+    label_width = MAX_LABEL if screen.width is None else max(screen.width - bars - 4 - marked, 10)
+    total = max(max(s.end_ns for s in spans) - min(s.start_ns for s in spans), 1) if spans else 1
+    for line, span in tree_lines(spans, bars=bars, marks=marks, label_width=label_width):
+        screen.line(_styled(line, span, total) if screen.colour else Text(line))
     for half in lost_halves(spans):
-        print(f"⚠ {terminal_safe(half.describe())}")
+        screen.line(Text(f"⚠ {terminal_safe(half.describe())}", FINDING))
+
+
+def _styled(line: str, span: SpanRecord, total_ns: int) -> Text:
+    """A tree line in colour: the service's colour, errors red, a span that takes a quarter of the trace or more
+    in bold, the findings' marks highlighted."""
+    text = Text(line)
+    if span.service:
+        text.highlight_words([f"({terminal_safe(span.service)})"], service_style(span.service))
+    if span.status == "ERROR":
+        text.highlight_words([" ERROR"], ERROR)
+    if span.parent_id is not None and span.end_ns - span.start_ns >= total_ns / 4:
+        text.highlight_words([f"[{span.duration_ms:.0f} ms]"], SLOW)
+    mark = line.find("  ⚑ ")
+    if mark >= 0:
+        text.stylize(FINDING, mark)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -330,7 +446,7 @@ def _run(args: argparse.Namespace) -> int:
                     where=args.where,
                     limit=args.limit,
                 )
-                _print_traces(store, rows, args.json)
+                _print_traces(store, rows, args.json, args.width)
             elif args.command == "analyze":
                 if store.is_empty():
                     raise StoreError(f"the store at {store.path} holds no traces yet")
@@ -341,6 +457,7 @@ def _run(args: argparse.Namespace) -> int:
                     store.resolve(args.trace_id) if args.trace_id is not None else _latest(store),
                     args.json,
                     width=args.width,
+                    bars=args.bars,
                     html_file=args.html,
                     thresholds=_thresholds(args.threshold),
                 )

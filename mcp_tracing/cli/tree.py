@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from rich.cells import cell_len
+
 from mcp_tracing._core import attributes as attr
+from mcp_tracing.cli.terminal import fit
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.store.records import SpanRecord
 
-__all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_rows"]
+__all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_lines", "tree_rows"]
 
 KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("gen_ai.request.model", "model"),
@@ -52,7 +55,7 @@ def _raw_label(span: SpanRecord) -> str:
 
 
 MAX_LABEL: int = 160
-"""Longer tree lines are cut (with ``…``) when bars are drawn, so the bars line up."""
+"""Longer tree labels are cut (with ``…``) when bars are drawn, so the bars line up."""
 
 
 def render_tree(
@@ -65,22 +68,34 @@ def render_tree(
         width: characters of time bar per line; 0 draws none.
         marks: span id -> labels to show after the span (``analyze.flagged``).
     """
+    return "\n".join(line for line, _ in tree_lines(spans, bars=width, marks=marks))
+
+
+def tree_lines(
+    spans: Sequence[SpanRecord],
+    *,
+    bars: int = 0,
+    marks: Mapping[str, Sequence[str]] | None = None,
+    label_width: int = MAX_LABEL,
+) -> list[tuple[str, SpanRecord]]:
+    """The tree's lines with their spans: label (cut to ``label_width`` cells with ``…`` when bars are drawn,
+    so they line up), the time bar of ``bars`` characters, the findings' marks."""
     rows = tree_rows(spans)
     flags = marks or {}
     notes = [f"  ⚑ {', '.join(flags[s.span_id])}" if flags.get(s.span_id) else "" for _, s in rows]
-    if width <= 0 or not rows:
-        return "\n".join(text + note for (text, _), note in zip(rows, notes, strict=True))
+    if bars <= 0 or not rows:
+        return [(text + note, span) for (text, span), note in zip(rows, notes, strict=True)]
     start = min(s.start_ns for s in spans)
     total = max(max(s.end_ns for s in spans) - start, 1)
-    label = min(max(len(text) for text, _ in rows), MAX_LABEL)
-    lines: list[str] = []
+    label = max(min(max(cell_len(text) for text, _ in rows), MAX_LABEL, label_width), 1)
+    lines: list[tuple[str, SpanRecord]] = []
     for (text, span), note in zip(rows, notes, strict=True):
-        offset = min(int((span.start_ns - start) / total * width), width - 1)
-        length = min(max(1, round((span.end_ns - span.start_ns) / total * width)), width - offset)
-        bar = " " * offset + "█" * length + " " * (width - offset - length)
-        shown = text if len(text) <= label else text[: label - 1] + "…"
-        lines.append(f"{shown:<{label}}  |{bar}|{note}")
-    return "\n".join(lines)
+        offset = min(int((span.start_ns - start) / total * bars), bars - 1)
+        length = min(max(1, round((span.end_ns - span.start_ns) / total * bars)), bars - offset)
+        bar = " " * offset + "█" * length + " " * (bars - offset - length)
+        shown = fit(text, label)
+        lines.append((f"{shown}{' ' * (label - cell_len(shown))}  |{bar}|{note}", span))
+    return lines
 
 
 def tree_rows(spans: Sequence[SpanRecord]) -> list[tuple[str, SpanRecord]]:
