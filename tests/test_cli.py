@@ -178,3 +178,22 @@ def test_colour_on_a_terminal_only_and_never_with_no_color(tmp_path: Path, capsy
         assert "\x1b[" not in plain and "d" * 12 in plain, command
         assert main(["--store", str(path), *command]) == 0  # a pipe: no colour
         assert "\x1b[" not in capsys.readouterr().out
+
+
+@pytest.mark.subprocess
+def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    """``analyze --since`` over many traces shows a bar on a terminal's stderr; piped, stderr stays empty."""
+    path = tmp_path / "traces.db"
+    for n in range(60):
+        one_span_trace(path, f"{n:032x}", start_ms=n)
+    shown = run_on_a_terminal(["--store", str(path), "analyze", "--since", "7d"])
+    assert "analyzing 60 traces" in shown and "60 traces in the last 7d: 0 problems" in shown
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_tracing.cli", "--store", str(path), "analyze", "--since", "7d"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "") and "analyzing" not in done.stdout

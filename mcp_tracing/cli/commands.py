@@ -30,7 +30,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from mcp_tracing._version import __version__
-from mcp_tracing.cli.terminal import ERROR, FINDING, SLOW, Screen, fit, service_style
+from mcp_tracing.cli.terminal import ERROR, FINDING, SLOW, Screen, fit, progress, service_style, status
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.cli.tree import MAX_LABEL, tree_lines
 from mcp_tracing.store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
@@ -206,7 +206,8 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
             f" {_human(args.since)} ({in_window - len(ids):,} skipped: --max-traces N to change)",
             file=sys.stderr,
         )
-    ranked = rank(f for trace_id in ids for f in _findings(store, store.spans(trace_id), thresholds))[: args.limit]
+    analyzed = progress(ids, f"analyzing {len(ids):,} traces")
+    ranked = rank(f for trace_id in analyzed for f in _findings(store, store.spans(trace_id), thresholds))[: args.limit]
     if args.json:
         print(json.dumps(ranked, indent=2))
         return
@@ -482,7 +483,8 @@ def _demo(as_json: bool) -> int:
     from mcp_tracing.config import configure
 
     configure("demo-agent")
-    trace_id = run_demo()
+    with status("running the demo: an agent, a stdio server and an HTTP server (a few seconds)"):
+        trace_id = run_demo()
     destinations = traces_destination()
     if STORE not in destinations:
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -8,21 +8,27 @@ given (``--width``): ``grep`` gets whole lines.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import zlib
-from typing import Final, TextIO
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import Final, TextIO, TypeVar
 
 from rich.console import Console
 from rich.text import Text
 
-__all__ = ["ERROR", "FINDING", "SLOW", "Screen", "fit", "service_style"]
+__all__ = ["ERROR", "FINDING", "SLOW", "Screen", "fit", "progress", "service_style", "status"]
 
 ERROR: Final = "bold red"
 FINDING: Final = "yellow"
 SLOW: Final = "bold"
 _SERVICE_STYLES: Final = ("cyan", "magenta", "green", "blue", "bright_cyan", "bright_magenta", "bright_green")
 _UNLIMITED: Final = 1_000_000
+_PROGRESS_FROM: Final = 50
+"""Items of work from which a bar is worth showing."""
+
+T = TypeVar("T")
 
 
 def service_style(service: str | None) -> str:
@@ -92,3 +98,27 @@ def fit(text: str, cells: int) -> str:
         return text
     shown.truncate(max(cells, 1), overflow="ellipsis")
     return shown.plain
+
+
+def progress(items: Sequence[T], description: str) -> Iterable[T]:
+    """``items``, with a progress bar on standard error while they are worked through, when standard error is a
+    terminal and they are many; the bar is gone once done. Elsewhere, just ``items``."""
+    if len(items) < _PROGRESS_FROM or not _isatty(sys.stderr):
+        return items
+    return _tracked(items, description)
+
+
+def _tracked(items: Sequence[T], description: str) -> Iterator[T]:
+    from rich.progress import track
+
+    yield from track(items, description=description, console=_Console(stderr=True), transient=True)
+
+
+@contextlib.contextmanager
+def status(text: str) -> Generator[None, None, None]:
+    """A spinner with ``text`` on standard error while the block runs, when standard error is a terminal."""
+    if not _isatty(sys.stderr):
+        yield
+        return
+    with _Console(stderr=True).status(text):
+        yield
