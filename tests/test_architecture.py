@@ -227,3 +227,14 @@ def test_the_server_side_moved_to_asgi_and_is_still_importable_from_http() -> No
     for name in asgi.__all__:
         assert getattr(http, name) is getattr(asgi, name), name
     assert not set(asgi.__all__) & set(http.__all__)  # one public home each
+
+
+def test_no_dependency_changes_the_sdks_own_behaviour() -> None:
+    """The MCP SDK logs through rich's handler whenever rich is importable (a 2 MB logged value then costs seconds
+    per call, and every traced server's stderr changes): mcp_tracing never brings it in."""
+    import importlib.metadata
+    import re
+
+    required = importlib.metadata.requires("mcp-tracing") or []
+    runtime = [r for r in required if "extra ==" not in r]
+    assert runtime and not any(re.match(r"rich\b", r) for r in runtime), runtime

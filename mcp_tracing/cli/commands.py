@@ -26,11 +26,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from rich.cells import cell_len
-from rich.text import Text
-
 from mcp_tracing._version import __version__
-from mcp_tracing.cli.terminal import ERROR, FINDING, SLOW, Screen, fit, progress, service_style, status
+from mcp_tracing.cli.terminal import (
+    ERROR,
+    FINDING,
+    SLOW,
+    Line,
+    Screen,
+    cell_len,
+    fit,
+    progress,
+    service_style,
+    status,
+)
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.cli.tree import MAX_LABEL, tree_lines
 from mcp_tracing.store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
@@ -189,11 +197,9 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
         screen.line(f"trace {trace_id}: {_plural(len(findings), 'finding')}")
         for finding in findings:
             screen.line(
-                Text.assemble(
-                    ("- ", ""),
-                    (LABELS[finding.kind], FINDING),
-                    f": {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]",
-                )
+                Line("- ")
+                .append(LABELS[finding.kind], FINDING)
+                .append(f": {terminal_safe(finding.summary)} [{finding.time_ms:.1f} ms]")
             )
             screen.line(f"  spans: {' '.join(finding.span_ids)}")
             screen.line(f"  suggestion: {terminal_safe(finding.suggestion)}")
@@ -218,12 +224,12 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
     )
     for row in ranked:
         screen.line(
-            Text.assemble(
+            Line(
                 f"- {row['total_ms']:.1f} ms in {_plural(row['traces'], 'trace')}"
-                f" ({_plural(row['findings'], 'finding')}): ",
-                (LABELS[row["kind"]], FINDING),
-                f": {terminal_safe(str(row['summary']))}",
+                f" ({_plural(row['findings'], 'finding')}): "
             )
+            .append(LABELS[row["kind"]], FINDING)
+            .append(f": {terminal_safe(str(row['summary']))}")
         )
         screen.line(f"  e.g. trace {row['example_trace']}; suggestion: {terminal_safe(str(row['suggestion']))}")
 
@@ -273,11 +279,11 @@ def _print_traces(
     for row in rows:
         note = f"  ⚠ no spans from {', '.join(json.dumps(s) for s in lost[row.trace_id])}" if lost[row.trace_id] else ""
         line = layout.row(row, findings[row.trace_id])
-        if screen.width is None or line.cell_len + cell_len(note) <= screen.width:
+        if screen.width is None or line.cells + cell_len(note) <= screen.width:
             screen.line(line.append(note, FINDING))
         else:  # the note on a line of its own rather than cutting the row's numbers
             screen.line(line)
-            screen.line(Text(note, FINDING))
+            screen.line(Line(note, FINDING))
 
 
 class _TraceColumns:
@@ -311,21 +317,20 @@ class _TraceColumns:
     def total(self) -> int:
         return self.trace + self.root + self.services + self.start + self._FIXED
 
-    def header(self) -> Text:
-        return Text(
+    def header(self) -> Line:
+        return Line(
             f"{'TRACE':{self.trace}}  {'ROOT':{self.root}}  {'SERVICES':{self.services}}  {'START':{self.start}}"
             f"  {'DURATION':>10}  {'SPANS':>5}  ERRORS  FINDINGS",
-            style="bold",
+            SLOW,
         )
 
-    def row(self, row: TraceSummary, findings: int) -> Text:
+    def row(self, row: TraceSummary, findings: int) -> Line:
         started = datetime.fromtimestamp(row.start_ns / 1e9)
         start = started.strftime("%Y-%m-%d %H:%M:%S" if self.start >= 19 else "%H:%M:%S")
-        line = Text(f"{row.trace_id[: self.trace]:{self.trace}}  {_cell(terminal_safe(row.root), self.root)}  ")
-        services = Text(_cell(",".join(terminal_safe(service) for service in row.services), self.services))
-        for service in row.services:
-            services.highlight_words([terminal_safe(service)], service_style(service))
-        line.append_text(services)
+        line = Line(f"{row.trace_id[: self.trace]:{self.trace}}  {_cell(terminal_safe(row.root), self.root)}  ")
+        services = Line(_cell(",".join(terminal_safe(service) for service in row.services), self.services))
+        services.style_words((terminal_safe(service), service_style(service)) for service in row.services)
+        line.pieces.extend(services.pieces)
         line.append(f"  {start:{self.start}}  {row.duration_ms:>7.0f} ms  {row.spans:>5}  ")
         line.append(f"{row.errors:>6}", ERROR if row.errors else "")
         line.append("  ")
@@ -375,25 +380,24 @@ def _show(
     label_width = MAX_LABEL if screen.width is None else max(screen.width - bars - 4 - marked, 10)
     total = max(max(s.end_ns for s in spans) - min(s.start_ns for s in spans), 1) if spans else 1
     for line, span in tree_lines(spans, bars=bars, marks=marks, label_width=label_width):
-        screen.line(_styled(line, span, total) if screen.colour else Text(line))
+        screen.line(_styled(line, span, total) if screen.colour else line)
     for half in lost_halves(spans):
-        screen.line(Text(f"⚠ {terminal_safe(half.describe())}", FINDING))
+        screen.line(Line(f"⚠ {terminal_safe(half.describe())}", FINDING))
 
 
-def _styled(line: str, span: SpanRecord, total_ns: int) -> Text:
+def _styled(line: str, span: SpanRecord, total_ns: int) -> Line:
     """A tree line in colour: the service's colour, errors red, a span that takes a quarter of the trace or more
     in bold, the findings' marks highlighted."""
-    text = Text(line)
-    if span.service:
-        text.highlight_words([f"({terminal_safe(span.service)})"], service_style(span.service))
-    if span.status == "ERROR":
-        text.highlight_words([" ERROR"], ERROR)
-    if span.parent_id is not None and span.end_ns - span.start_ns >= total_ns / 4:
-        text.highlight_words([f"[{span.duration_ms:.0f} ms]"], SLOW)
     mark = line.find("  ⚑ ")
-    if mark >= 0:
-        text.stylize(FINDING, mark)
-    return text
+    text = Line(line[:mark], "").append(line[mark:], FINDING) if mark >= 0 else Line(line)
+    words: list[tuple[str, str]] = []
+    if span.service:
+        words.append((f"({terminal_safe(span.service)})", service_style(span.service)))
+    if span.status == "ERROR":
+        words.append((" ERROR", ERROR))
+    if span.parent_id is not None and span.end_ns - span.start_ns >= total_ns / 4:
+        words.append((f"[{span.duration_ms:.0f} ms]", SLOW))
+    return text.style_words(words)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

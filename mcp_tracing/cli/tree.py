@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rich.cells import cell_len
-
 from mcp_tracing._core import attributes as attr
-from mcp_tracing.cli.terminal import fit
+from mcp_tracing.cli.terminal import cell_len, fit
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.store.records import SpanRecord
 
