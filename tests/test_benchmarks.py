@@ -19,6 +19,18 @@ from mcp_tracing._core.registry import IS_V2
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def call_variants(v2: bool) -> list[str]:
+    """The call benchmarks' variants, in order, on an SDK line (the SDK's own tracing and the floor: 2.x only)."""
+    return [
+        "untraced",
+        "_meta by hand",
+        *(["mcp 2.x built-in"] if v2 else []),
+        "mcp_tracing",
+        "propagation only",
+        *(["floor"] if v2 else []),
+    ]
+
+
 @pytest.mark.subprocess
 def test_the_benchmarks_run_and_report_every_row(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -31,14 +43,7 @@ def test_the_benchmarks_run_and_report_every_row(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    variants = [
-        "untraced",
-        "_meta by hand",
-        *(["mcp 2.x built-in"] if IS_V2 else []),
-        "mcp_tracing",
-        "propagation only",
-        *(["floor"] if IS_V2 else []),
-    ]
+    variants = call_variants(IS_V2)
     for bench in ("stdio", "http"):
         assert [row["variant"] for row in results[bench]] == variants
         assert all(row["calls"] == results["rounds"] and row["median_ms"] > 0 for row in results[bench])
@@ -140,14 +145,7 @@ def test_the_mcp1_rows_come_from_the_other_interpreter() -> None:
     other = run.other_line(python, argparse.Namespace(rounds=3))
     assert other["mcp"] == instructions.mcp_version(python)
     other_v2 = other["mcp"].startswith("2.")
-    expected = [
-        "untraced",
-        "_meta by hand",
-        *(["mcp 2.x built-in"] if other_v2 else []),
-        "mcp_tracing",
-        "propagation only",
-        *(["floor"] if other_v2 else []),
-    ]
+    expected = call_variants(other_v2)
     for bench in ("stdio", "http"):
         assert [row["variant"] for row in other[bench]] == expected
         assert all(row["calls"] == 3 and row["median_ms"] > 0 for row in other[bench])

@@ -17,7 +17,7 @@ from mcp_tracing.store._index import KeyNumbers, write
 from mcp_tracing.store._sqlite import FORMAT, retry, store_format
 from mcp_tracing.store.records import SpanRecord
 
-__all__ = ["migrate", "needs_migration"]
+__all__ = ["holds_spans", "migrate", "needs_migration"]
 
 _TRACES_PER_TRANSACTION: Final = 500
 _lock = threading.Lock()  # one migration per process, whichever object started it
@@ -30,6 +30,11 @@ def needs_migration(connection: sqlite3.Connection) -> bool:
     return store_format(connection) != FORMAT
 
 
+def holds_spans(connection: sqlite3.Connection) -> bool:
+    """Whether there is anything to migrate: a new file has no span yet, and is only marked."""
+    return retry(lambda: connection.execute("SELECT 1 FROM spans LIMIT 1").fetchone()) is not None
+
+
 def migrate(connection: sqlite3.Connection, progress: Progress | None = None) -> None:
     """Fills the summaries and the index of every trace stored before format 2, then marks the store format 2.
 
@@ -40,7 +45,7 @@ def migrate(connection: sqlite3.Connection, progress: Progress | None = None) ->
     with _lock:
         if not needs_migration(connection):
             return
-        if retry(lambda: connection.execute("SELECT 1 FROM spans LIMIT 1").fetchone()) is None:
+        if not holds_spans(connection):
             retry(lambda: _mark_done(connection))  # a new file: nothing to migrate
             return
         total = connection.execute("SELECT count(DISTINCT trace_id) FROM spans").fetchone()[0]

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from mcp_tracing._core import settings
 from mcp_tracing._core.paths import absolute
 from mcp_tracing.store._index import KeyNumbers, write as write_index
-from mcp_tracing.store._migrate import migrate, needs_migration
+from mcp_tracing.store._migrate import holds_spans, migrate, needs_migration
 from mcp_tracing.store._retention import apply as apply_retention
 from mcp_tracing.store._sqlite import (
     DEFAULT_MAX_AGE,
@@ -125,10 +125,10 @@ class SqliteSpanExporter(SpanExporter):
             connection.execute("PRAGMA wal_autocheckpoint = 10000")
             retry(lambda: connection.executescript(SCHEMA))
             if needs_migration(connection):
-                if connection.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is None:
-                    migrate(connection)  # a new file: only marked
-                else:
+                if holds_spans(connection):
                     _migrate_aside(path)
+                else:
+                    migrate(connection)  # a new file: only marked
         except BaseException:
             connection.close()
             raise
