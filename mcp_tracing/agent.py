@@ -10,10 +10,16 @@
             async with agent.tool_call("read_file", server_name="filesystem"):
                 await session.call_tool("read_file", {...})   # enriches this span: no second CLIENT span
 
-Span names are the lesson's (``agent.session``, ``agent.turn``, ``model.call``, ``tool.call``,
-``state.checkpoint``, ``validator.run``, ``human.approval``); attributes use the OpenTelemetry semantic
-convention keys where one exists (``gen_ai.*``, ``user.id``) and ``mcp_tracing.*`` otherwise. README.md
-has the table. Extra keyword arguments become attributes as given (e.g. ``request_id="req-42"``).
+Span names follow the OpenTelemetry GenAI semantic conventions where they name the operation, which is what
+backends key their views on: ``invoke_agent {agent}`` for a session, ``chat {model}`` for a model call,
+``execute_tool {tool}`` for a tool call, each with ``gen_ai.operation.name``. The others have no convention
+and keep the lesson's names (``agent.turn``, ``state.checkpoint``, ``validator.run``, ``human.approval``).
+``MCP_TRACING_SPAN_NAMES=lesson`` gives every span the lesson's name (``agent.session``, ``model.call``,
+``tool.call``); the attributes are the same either way. The spans with no GenAI operation carry
+OpenInference's ``openinference.span.kind`` instead (CHAIN, GUARDRAIL), so Phoenix shows a kind for every one.
+Attributes use the OpenTelemetry semantic convention keys where one exists (``gen_ai.*``, ``user.id``) and
+``mcp_tracing.*`` otherwise. README.md has the table. Extra keyword arguments become attributes as given
+(e.g. ``request_id="req-42"``).
 
 A ``tool_call`` span that wraps exactly one MCP ``tools/call`` of a traced session *is* that call's
 client span: the client instrumentation adds the MCP attributes to it and sends its context in
@@ -30,7 +36,7 @@ from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from mcp_tracing._core import attributes as attr, spans as _spans
+from mcp_tracing._core import attributes as attr, settings, spans as _spans
 from mcp_tracing._core.attributes import (  # the taxonomy's attribute names, defined with the others
     AGENT_TYPE as AGENT_TYPE,
     BYTES_WRITTEN as BYTES_WRITTEN,
@@ -69,6 +75,7 @@ __all__ = [
     "USED_TOOLS",
     "USER_ID",
     "VALIDATOR_NAME",
+    "SPAN_NAMES",
     "AgentSpan",
     "approval",
     "checkpoint",
@@ -78,6 +85,20 @@ __all__ = [
     "turn",
     "validator",
 ]
+
+
+SPAN_NAMES = "MCP_TRACING_SPAN_NAMES"
+"""The variable choosing span names: ``genai`` (the default, the GenAI conventions') or ``lesson``."""
+
+
+def _named(convention: str, lesson: str) -> str:
+    """The span's name under ``$MCP_TRACING_SPAN_NAMES``, read at each span so a test or a child can set it."""
+    return lesson if settings.choice(SPAN_NAMES, ("genai", "lesson")) == "lesson" else convention
+
+
+def _with_subject(operation: str, subject: str | None) -> str:
+    """``{operation} {subject}``, the conventions' span name, or the operation alone without a subject."""
+    return f"{operation} {subject}" if subject else operation
 
 
 class AgentSpan:
@@ -140,10 +161,11 @@ def session(
     tracer_provider: TracerProvider | None = None,
     **attributes: AttributeValue,
 ) -> AgentSpan:
-    """``agent.session``: the root span of one user request."""
+    """``invoke_agent {agent_type}`` (lesson: ``agent.session``): the root span of one user request."""
     return AgentSpan(
-        "agent.session",
+        _named(_with_subject(attr.OPERATION_INVOKE_AGENT, agent_type), "agent.session"),
         {
+            attr.GEN_AI_OPERATION_NAME: attr.OPERATION_INVOKE_AGENT,
             USER_ID: user_id,
             AGENT_TYPE: agent_type,
             REQUEST_SOURCE: request_source,
@@ -164,7 +186,12 @@ def turn(
     """``agent.turn``: one iteration of the orchestration loop."""
     return AgentSpan(
         "agent.turn",
-        {TURN_NUMBER: turn_number, STATE_AT_START: state_at_start, **attributes},
+        {
+            attr.OPENINFERENCE_SPAN_KIND: "CHAIN",
+            TURN_NUMBER: turn_number,
+            STATE_AT_START: state_at_start,
+            **attributes,
+        },
         tracer_provider=tracer_provider,
     )
 
@@ -176,10 +203,16 @@ def model_call(
     tracer_provider: TracerProvider | None = None,
     **attributes: AttributeValue,
 ) -> AgentSpan:
-    """``model.call``: one LLM request. Record ``TOKENS_IN``/``TOKENS_OUT``/``USED_TOOLS`` on the span."""
+    """``chat {model_name}`` (lesson: ``model.call``): one LLM request. Record ``TOKENS_IN``/``TOKENS_OUT``/
+    ``USED_TOOLS`` on the span."""
     return AgentSpan(
-        "model.call",
-        {MODEL_NAME: model_name, TEMPERATURE: temperature, attr.GEN_AI_OPERATION_NAME: "chat", **attributes},
+        _named(_with_subject(attr.OPERATION_CHAT, model_name), "model.call"),
+        {
+            attr.GEN_AI_OPERATION_NAME: attr.OPERATION_CHAT,
+            MODEL_NAME: model_name,
+            TEMPERATURE: temperature,
+            **attributes,
+        },
         kind=SpanKind.CLIENT,
         tracer_provider=tracer_provider,
     )
@@ -192,12 +225,13 @@ def tool_call(
     tracer_provider: TracerProvider | None = None,
     **attributes: AttributeValue,
 ) -> AgentSpan:
-    """``tool.call``: one tool invocation. Around one MCP ``tools/call`` it becomes that call's span."""
+    """``execute_tool {tool_name}`` (lesson: ``tool.call``): one tool invocation. Around one MCP ``tools/call``
+    it becomes that call's span."""
     return AgentSpan(
-        "tool.call",
+        _named(_with_subject(attr.OPERATION_EXECUTE_TOOL, tool_name), "tool.call"),
         {
-            attr.GEN_AI_TOOL_NAME: tool_name,
             attr.GEN_AI_OPERATION_NAME: attr.OPERATION_EXECUTE_TOOL,
+            attr.GEN_AI_TOOL_NAME: tool_name,
             attr.SERVER_NAME: server_name,
             **attributes,
         },
@@ -216,7 +250,7 @@ def checkpoint(
     """``state.checkpoint``: one persistence write."""
     return AgentSpan(
         "state.checkpoint",
-        {STORE_TYPE: store_type, BYTES_WRITTEN: bytes_written, **attributes},
+        {attr.OPENINFERENCE_SPAN_KIND: "CHAIN", STORE_TYPE: store_type, BYTES_WRITTEN: bytes_written, **attributes},
         tracer_provider=tracer_provider,
     )
 
@@ -228,9 +262,15 @@ def validator(
     **attributes: AttributeValue,
 ) -> AgentSpan:
     """``validator.run``: one validation pass. Record ``PASSED`` and ``ISSUES_COUNT`` on the span."""
-    return AgentSpan("validator.run", {VALIDATOR_NAME: validator_name, **attributes}, tracer_provider=tracer_provider)
+    return AgentSpan(
+        "validator.run",
+        {attr.OPENINFERENCE_SPAN_KIND: "GUARDRAIL", VALIDATOR_NAME: validator_name, **attributes},
+        tracer_provider=tracer_provider,
+    )
 
 
 def approval(*, tracer_provider: TracerProvider | None = None, **attributes: AttributeValue) -> AgentSpan:
     """``human.approval``: waiting for a person to approve."""
-    return AgentSpan("human.approval", dict(attributes), tracer_provider=tracer_provider)
+    return AgentSpan(
+        "human.approval", {attr.OPENINFERENCE_SPAN_KIND: "CHAIN", **attributes}, tracer_provider=tracer_provider
+    )

@@ -1,5 +1,6 @@
-"""Checks the tree `mcp-tracing demo` printed (stdin): one trace, agent.session -> agent.turn -> tool.call ->
-server spans from at least two other processes. Exits non-zero with the reason otherwise."""
+"""Checks the tree `mcp-tracing demo` printed (stdin): one trace, invoke_agent -> agent.turn -> execute_tool ->
+server spans from at least two other processes (the lesson's names, agent.session -> agent.turn -> tool.call,
+under MCP_TRACING_SPAN_NAMES=lesson). Exits non-zero with the reason otherwise."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ for line in lines[1:]:
     stack.append(name)
     if depth == 0:
         agent_service = service
-    if name == "tools/call" and service != agent_service and stack[:3] == ["agent.session", "agent.turn", "tool.call"]:
+    under = stack[:3] in (["invoke_agent", "agent.turn", "execute_tool"], ["agent.session", "agent.turn", "tool.call"])
+    if name == "tools/call" and service != agent_service and under:
         servers.add(service)
 if len(servers) < 2:
-    sys.exit(f"expected server tools/call spans under agent.session > agent.turn > tool.call, 2+ processes: {servers}")
+    expected = "server tools/call spans under invoke_agent > agent.turn > execute_tool, from 2+ processes"
+    sys.exit(f"expected {expected}: {servers}")
 print(f"demo tree ok: trace {header.group(1)}, {header.group(2)} spans, servers {sorted(servers)}")

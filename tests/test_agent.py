@@ -27,9 +27,32 @@ def parent_of(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent else None
 
 
-async def test_the_taxonomy_nests_with_the_lessons_names_and_attribute_keys(
+GENAI_NAMES = {
+    "session": "invoke_agent support",
+    "model": "chat gpt-x",
+    "tool": "execute_tool read_file",
+}
+LESSON_NAMES = {"session": "agent.session", "model": "model.call", "tool": "tool.call"}
+
+
+@pytest.mark.parametrize(
+    ("setting", "names"),
+    [(None, GENAI_NAMES), ("genai", GENAI_NAMES), ("LESSON", LESSON_NAMES)],
+    ids=["default", "genai", "lesson"],
+)
+async def test_the_taxonomy_nests_with_the_conventions_names_or_the_lessons_and_the_same_attributes(
     capture: tuple[TracerProvider, InMemorySpanExporter],
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+    names: dict[str, str],
 ) -> None:
+    """The GenAI conventions' span names by default (what backends key on), the lesson's under
+    ``MCP_TRACING_SPAN_NAMES=lesson``; the same attributes either way: ``gen_ai.operation.name`` where the
+    conventions have an operation, OpenInference's kind where they have none."""
+    if setting is None:
+        monkeypatch.delenv(agent.SPAN_NAMES, raising=False)
+    else:
+        monkeypatch.setenv(agent.SPAN_NAMES, setting)
     provider, exporter = capture
     p: dict[str, Any] = {"tracer_provider": provider}
     async with agent.session(user_id="u1", agent_type="support", request_source="chat", request_id="r-1", **p) as s:
@@ -37,6 +60,8 @@ async def test_the_taxonomy_nests_with_the_lessons_names_and_attribute_keys(
         with agent.turn(1, state_at_start="PLANNING", **p):
             with agent.model_call("gpt-x", temperature=0.2, **p) as call:
                 call.set_attributes({agent.TOKENS_IN: 1200, agent.TOKENS_OUT: 80, agent.USED_TOOLS: True})
+            with agent.tool_call("read_file", server_name="filesystem", **p):
+                pass
             async with agent.checkpoint("sqlite", bytes_written=512, **p):
                 pass
             with agent.validator("schema", **p) as check:
@@ -44,38 +69,71 @@ async def test_the_taxonomy_nests_with_the_lessons_names_and_attribute_keys(
             with agent.approval(approver="ops", **p):
                 pass
     spans = by_name(exporter)
-    (session,) = spans["agent.session"]
+    assert sorted(spans) == sorted(
+        [*names.values(), "agent.turn", "state.checkpoint", "validator.run", "human.approval"]
+    )
+    (session,) = spans[names["session"]]
     (turn,) = spans["agent.turn"]
     assert dict(session.attributes or {}) == {
+        "gen_ai.operation.name": "invoke_agent",
         "user.id": "u1",
         "gen_ai.agent.name": "support",
         "mcp_tracing.session.request_source": "chat",
         "request_id": "r-1",
         "mcp_tracing.session.total_cost_estimate": 1.5,
     }
-    assert dict(turn.attributes or {}) == {"mcp_tracing.turn.number": 1, "mcp_tracing.turn.state_at_start": "PLANNING"}
-    (model,) = spans["model.call"]
+    assert dict(turn.attributes or {}) == {
+        "openinference.span.kind": "CHAIN",
+        "mcp_tracing.turn.number": 1,
+        "mcp_tracing.turn.state_at_start": "PLANNING",
+    }
+    (model,) = spans[names["model"]]
     assert model.kind is SpanKind.CLIENT
     assert dict(model.attributes or {}) == {
+        "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "gpt-x",
         "gen_ai.request.temperature": 0.2,
-        "gen_ai.operation.name": "chat",
         "gen_ai.usage.input_tokens": 1200,
         "gen_ai.usage.output_tokens": 80,
         "mcp_tracing.model.used_tools": True,
     }
+    (tool,) = spans[names["tool"]]
+    assert tool.kind is SpanKind.INTERNAL
+    assert dict(tool.attributes or {}) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "read_file",
+        "mcp_tracing.server.name": "filesystem",
+    }
     assert dict(spans["state.checkpoint"][0].attributes or {}) == {
+        "openinference.span.kind": "CHAIN",
         "mcp_tracing.checkpoint.store_type": "sqlite",
         "mcp_tracing.checkpoint.bytes_written": 512,
     }
     assert dict(spans["validator.run"][0].attributes or {}) == {
+        "openinference.span.kind": "GUARDRAIL",
         "mcp_tracing.validator.name": "schema",
         "mcp_tracing.validator.passed": False,
         "mcp_tracing.validator.issues_count": 2,
     }
+    assert dict(spans["human.approval"][0].attributes or {}) == {"openinference.span.kind": "CHAIN", "approver": "ops"}
     assert parent_of(turn) == session.context.span_id
-    for name in ("model.call", "state.checkpoint", "validator.run", "human.approval"):
+    for name in (names["model"], names["tool"], "state.checkpoint", "validator.run", "human.approval"):
         assert parent_of(spans[name][0]) == turn.context.span_id, name
+
+
+def test_a_session_without_an_agent_name_is_named_by_its_operation_and_a_bad_setting_is_warned_about_once(
+    capture: tuple[TracerProvider, InMemorySpanExporter],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider, exporter = capture
+    monkeypatch.setenv(agent.SPAN_NAMES, "opentelemetry")
+    for _ in range(2):
+        with agent.session(tracer_provider=provider):
+            pass
+    assert [s.name for s in exporter.get_finished_spans()] == ["invoke_agent", "invoke_agent"]
+    warned = [r.getMessage() for r in caplog.records if agent.SPAN_NAMES in r.getMessage()]
+    assert warned == ["ignoring MCP_TRACING_SPAN_NAMES='opentelemetry': not one of genai/lesson"]
 
 
 def test_an_exception_marks_the_span_and_propagates_unchanged(
@@ -105,7 +163,7 @@ async def test_a_tool_call_span_around_one_mcp_call_is_that_calls_client_span(
         async with agent.tool_call("other", tracer_provider=provider):  # another tool: never merges
             await session.call_tool("echo", {"text": "d"})
     spans = by_name(exporter)
-    tool_spans = sorted(spans["tool.call"], key=lambda s: s.start_time or 0)
+    tool_spans = sorted([*spans["execute_tool echo"], *spans["execute_tool other"]], key=lambda s: s.start_time or 0)
     servers = {parent_of(s): s for s in spans["tools/call echo"] if s.kind is SpanKind.SERVER}
     clients = [s for s in spans["tools/call echo"] if s.kind is SpanKind.CLIENT]
     first, second, third = tool_spans
@@ -130,7 +188,7 @@ async def test_a_server_name_given_to_tool_call_wins_over_the_servers_own(
         async with agent.tool_call("echo", server_name="filesystem", tracer_provider=provider):
             await session.call_tool("echo", {"text": "a"})
         await session.call_tool("echo", {"text": "b"})
-    (given,) = by_name(exporter)["tool.call"]
+    (given,) = by_name(exporter)["execute_tool echo"]
     calls = by_name(exporter)["tools/call echo"]
     (own,) = [s for s in calls if s.kind is SpanKind.CLIENT]
     assert (given.attributes or {})[attr.SERVER_NAME] == "filesystem"

@@ -57,7 +57,7 @@ def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
     assert header.endswith("spans from 3 processes"), header
-    assert done.stdout.splitlines()[1].startswith("agent.session [")
+    assert done.stdout.splitlines()[1].startswith("invoke_agent shop-assistant [")
     reader = TraceStore(store)
     (summary,) = reader.traces()
     assert summary.services == ("demo-agent", "files-server", "sql-server") and summary.errors == 0
@@ -72,7 +72,7 @@ def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Pat
 def assert_the_planted_mistakes_are_found(spans: list[SpanRecord], store: TraceStore) -> None:
     """The demo's agent reads three files one by one (N+1) and runs a query and a search one after the other:
     ``analyze`` reports exactly those two, with the savings the spans give."""
-    calls = [s for s in spans if s.name == "tool.call"]
+    calls = [s for s in spans if s.name.startswith("execute_tool ")]
     reads = [s for s in calls if s.attributes[attr.GEN_AI_TOOL_NAME] == "read_file"]
     last_turn = max((s for s in spans if s.name == "agent.turn"), key=lambda s: s.start_ns)
     pair = [s for s in calls if s.parent_id == last_turn.span_id and s.attributes[attr.GEN_AI_TOOL_NAME] != "read_file"]
@@ -141,7 +141,7 @@ def test_seeded_secrets_appear_nowhere_in_the_exported_data(
     services = {s["service"] for s in received}
     assert services == {"secret-agent", "probe-server", "http-probe"}, services
     names = {s["name"] for s in received}
-    assert {"tool.call", "tools/call boom", "tools/call env_report", "tools/call echo", "POST /mcp"} <= names
+    assert {"execute_tool boom", "tools/call boom", "tools/call env_report", "tools/call echo", "POST /mcp"} <= names
     assert {header for header, _ in OtlpReceiver.auth} == {otlp_auth}
     assert frozenset().union(*(services for _, services in OtlpReceiver.auth)) == services
     exported = b"".join(OtlpReceiver.bodies)

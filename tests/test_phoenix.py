@@ -80,7 +80,7 @@ def phoenix(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def test_a_demo_trace_reads_back_from_phoenix_with_the_same_ids_count_and_parents(
+def test_a_demo_trace_reads_back_from_phoenix_with_the_same_ids_count_parents_and_the_kinds_it_shows(
     phoenix: str, otlp_receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
     proxy, sent = otlp_receiver
@@ -104,3 +104,21 @@ def test_a_demo_trace_reads_back_from_phoenix_with_the_same_ids_count_and_parent
     names = {s["span_id"]: s["name"] for s in stored}
     assert sorted(names.values()) == sorted(s["name"] for s in sent)
     assert_lesson_shape(sent)
+    # The kinds Phoenix shows: AGENT, LLM and TOOL derived from gen_ai.operation.name (the GenAI conventions),
+    # CHAIN and GUARDRAIL from openinference.span.kind on the agent spans the conventions have no operation for.
+    shown = _get(f"{phoenix}/v1/projects/default/spans?trace_id={trace_id}&limit=1000")["data"]
+    kinds: dict[str, set[str]] = {}
+    for span in shown:
+        kinds.setdefault(span["name"], set()).add(span["span_kind"])
+    assert len(shown) == len(sent)
+
+    def kinds_of(prefix: str) -> set[str]:
+        return set().union(*(found for name, found in kinds.items() if name.startswith(prefix)))
+
+    assert kinds["invoke_agent shop-assistant"] == {"AGENT"}
+    assert kinds["chat scripted-model"] == {"LLM"}
+    assert kinds_of("execute_tool ") == {"TOOL"}  # the agent's tool calls, each also the MCP client span
+    assert kinds_of("tools/call ") == {"TOOL"}  # the servers' spans of the same calls
+    assert kinds["agent.turn"] == kinds["state.checkpoint"] == {"CHAIN"}
+    assert kinds["validator.run"] == {"GUARDRAIL"}
+    assert kinds["fs.read"] == kinds["POST /mcp"] == kinds["initialize"] == {"UNKNOWN"}

@@ -21,6 +21,9 @@ ERROR_TYPE: Final = "error.type"
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+# OpenInference's kind, for the agent spans the GenAI conventions have no operation for (a turn, a checkpoint, a
+# validator): Phoenix derives AGENT/LLM/TOOL from gen_ai.operation.name and shows the rest as "unknown".
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 NETWORK_TRANSPORT: Final = "network.transport"
 NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
 SERVER_ADDRESS: Final = "server.address"
@@ -50,6 +53,8 @@ PROGRESS_TOTAL: Final = "mcp_tracing.progress.total"
 
 # --- values -------------------------------------------------------------------------------------------
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+OPERATION_INVOKE_AGENT: Final = "invoke_agent"
+OPERATION_CHAT: Final = "chat"
 TRANSPORT_PIPE: Final = "pipe"
 TRANSPORT_TCP: Final = "tcp"
 ERROR_TOOL: Final = "tool_error"

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Final, TypeVar
 
-__all__ = ["FALSE", "TRUE", "flag", "number", "warn_once"]
+__all__ = ["FALSE", "TRUE", "choice", "flag", "number", "warn_once"]
 
 _logger = logging.getLogger(__name__)
 
@@ -71,3 +71,13 @@ def number(
         pass
     warn_once(_logger, f"{name}={raw}", "ignoring %s=%r: not %s; using %s", name, raw, expected, default)
     return default
+
+
+def choice(name: str, choices: tuple[str, ...]) -> str:
+    """``$name`` as one of ``choices`` (any case); unset or empty is the first choice, the default, and
+    anything else is warned about once and is the default."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw or raw in choices:
+        return raw or choices[0]
+    warn_once(_logger, f"{name}={raw}", "ignoring %s=%r: not one of %s", name, raw, "/".join(choices))
+    return choices[0]

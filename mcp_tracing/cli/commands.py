@@ -39,7 +39,7 @@ from mcp_tracing.cli.terminal import (
     service_style,
     status,
 )
-from mcp_tracing.cli.text import terminal_safe
+from mcp_tracing.cli.text import counted, terminal_safe
 from mcp_tracing.cli.tree import MAX_LABEL, tree_lines
 from mcp_tracing.store import STORE_ENV, StoreError, TraceStore, TraceSummary, Where, parse_duration
 from mcp_tracing.store.patterns import LABELS, Finding, Thresholds, analyze, flagged, lost_halves, rank
@@ -176,11 +176,6 @@ def _thresholds(assignments: Sequence[str]) -> Thresholds:
         raise _UsageError(str(exc)) from None
 
 
-def _plural(count: int, word: str) -> str:
-    """``1 trace``, ``2 traces``, ``1 process``, ``3 processes``."""
-    return f"{count:,} {word if count == 1 else word + ('es' if word.endswith('s') else 's')}"
-
-
 def _findings(store: TraceStore, spans: Sequence[SpanRecord], thresholds: Thresholds | None) -> list[Finding]:
     return analyze(spans, thresholds, neighbours=store.roots_between)
 
@@ -194,7 +189,7 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
             print(json.dumps([f.as_dict() for f in findings], indent=2))
             return
         screen = Screen(args.width)
-        screen.line(f"trace {trace_id}: {_plural(len(findings), 'finding')}")
+        screen.line(f"trace {trace_id}: {counted(len(findings), 'finding')}")
         for finding in findings:
             screen.line(
                 Line("- ")
@@ -219,14 +214,14 @@ def _analyze(store: TraceStore, args: argparse.Namespace) -> None:
         return
     screen = Screen(args.width)
     screen.line(
-        f"{_plural(len(ids), 'trace')} in the last {_human(args.since)}: {_plural(len(ranked), 'problem')},"
+        f"{counted(len(ids), 'trace')} in the last {_human(args.since)}: {counted(len(ranked), 'problem')},"
         " costliest first"
     )
     for row in ranked:
         screen.line(
             Line(
-                f"- {row['total_ms']:.1f} ms in {_plural(row['traces'], 'trace')}"
-                f" ({_plural(row['findings'], 'finding')}): "
+                f"- {row['total_ms']:.1f} ms in {counted(row['traces'], 'trace')}"
+                f" ({counted(row['findings'], 'finding')}): "
             )
             .append(LABELS[row["kind"]], FINDING)
             .append(f": {terminal_safe(str(row['summary']))}")
@@ -366,12 +361,12 @@ def _show(
         except OSError as exc:
             raise StoreError(f"cannot write {html_file}: {exc.strerror or exc}") from None
         Screen(width).line(
-            f"trace {trace_id}: {_plural(len(spans), 'span')}, {_plural(len(findings), 'finding')} -> {html_file}"
+            f"trace {trace_id}: {counted(len(spans), 'span')}, {counted(len(findings), 'finding')} -> {html_file}"
         )
         return
     screen = Screen(width)
     processes = len({(s.service, s.pid) for s in spans})
-    screen.line(f"trace {trace_id}: {_plural(len(spans), 'span')} from {_plural(processes, 'process')}")
+    screen.line(f"trace {trace_id}: {counted(len(spans), 'span')} from {counted(processes, 'process')}")
     if bars is None:  # a quarter of the screen, 10 to 60; none on a screen too narrow for them
         bars = 40 if screen.width is None else (min(max(screen.width // 4, 10), 60) if screen.width >= 60 else 0)
     marks = flagged(findings)
@@ -427,7 +422,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.store:
             os.environ["MCP_TRACING_STORE"] = args.store  # the demo's spawned servers write there too
         if args.command == "demo":
-            return _demo(args.json)
+            return _demo(args.json, args.width)
         if args.command == "wrap":
             from mcp_tracing.proxy import main as wrap
 
@@ -481,7 +476,7 @@ def _latest(store: TraceStore) -> str:
     return latest[0].trace_id
 
 
-def _demo(as_json: bool) -> int:
+def _demo(as_json: bool, width: int | None) -> int:
     from mcp_tracing._core.exporters import STORE, traces_destination
     from mcp_tracing.cli.demo import run_demo
     from mcp_tracing.config import configure
@@ -497,7 +492,7 @@ def _demo(as_json: bool) -> int:
         return 0
     store = TraceStore()
     try:
-        _show(store, trace_id, as_json)
+        _show(store, trace_id, as_json, width=width)
     finally:
         store.close()
     return 0

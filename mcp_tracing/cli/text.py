@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["terminal_safe"]
+__all__ = ["counted", "terminal_safe"]
 
 _BIDI: Final = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _ESCAPES: Final[dict[int, str]] = {
@@ -22,3 +22,8 @@ _ESCAPES: Final[dict[int, str]] = {
 def terminal_safe(text: str) -> str:
     """``text`` with control and bidi characters shown as escapes (``\\x1b``, ``\\u202e``)."""
     return text.translate(_ESCAPES)
+
+
+def counted(count: int, word: str) -> str:
+    """``1 trace``, ``2 traces``, ``1 process``, ``3 processes``: a count with its noun in the right number."""
+    return f"{count:,} {word if count == 1 else word + ('es' if word.endswith('s') else 's')}"

@@ -19,15 +19,18 @@ from mcp_tracing.store.records import SpanRecord
 __all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_lines", "tree_rows"]
 
 KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("gen_ai.request.model", "model"),
-    ("gen_ai.usage.input_tokens", "tokens_in"),
-    ("gen_ai.usage.output_tokens", "tokens_out"),
+    (attr.MODEL_NAME, "model"),
+    (attr.TOKENS_IN, "tokens_in"),
+    (attr.TOKENS_OUT, "tokens_out"),
     (attr.GEN_AI_TOOL_NAME, "tool"),
     (attr.SERVER_NAME, "server"),
     (attr.TOOL_STATUS, "status"),
     (attr.TOOL_RESULT_SIZE, "result_size"),
     (attr.ERROR_TYPE, "error.type"),
 )
+
+
+_NAMED_SUBJECTS = frozenset({attr.GEN_AI_TOOL_NAME, attr.MODEL_NAME})
 
 
 def _label(span: SpanRecord) -> str:
@@ -38,9 +41,8 @@ def _raw_label(span: SpanRecord) -> str:
     shown = [
         f"{label}: {span.attributes[key]}"
         for key, label in KEY_ATTRIBUTES
-        # The tool's name is already in "tools/call <tool>" span names.
-        if key in span.attributes
-        and not (key == attr.GEN_AI_TOOL_NAME and span.name.endswith(f" {span.attributes[key]}"))
+        # The tool's or model's name is already in "tools/call <tool>", "execute_tool <tool>", "chat <model>".
+        if key in span.attributes and not (key in _NAMED_SUBJECTS and span.name.endswith(f" {span.attributes[key]}"))
     ]
     parts = [f"{span.name} [{span.duration_ms:.0f} ms]"]
     if shown:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from mcp_tracing._core import attributes as attr
-from mcp_tracing.cli.text import terminal_safe
+from mcp_tracing.cli.text import counted, terminal_safe
 from mcp_tracing.cli.tree import tree_rows
 from mcp_tracing.store.patterns import LABELS, Finding, flagged
 from mcp_tracing.store.records import SpanRecord
@@ -183,8 +183,8 @@ def render_html(spans: Sequence[SpanRecord], findings: Sequence[Finding] = ()) -
 </head>
 <body>
 <h1>trace {html.escape(trace_id)}</h1>
-<div class="meta">{len(spans)} spans from {processes} processes, {(end - start) / 1e6:.1f} ms;
-{len(findings)} findings</div>
+<div class="meta">{counted(len(spans), "span")} from {counted(processes, "process")}, {(end - start) / 1e6:.1f} ms;
+{counted(len(findings), "finding")}</div>
 <ul id="findings">{items}</ul>
 <div id="waterfall"></div>
 <div id="details"></div>

@@ -24,7 +24,8 @@ def run_python(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def assert_lesson_shape(spans: list[dict[str, Any]]) -> None:
-    """agent.session -> agent.turn -> tool.call -> server spans of two other processes, in one trace."""
+    """invoke_agent -> agent.turn -> execute_tool -> server spans of two other processes, in one trace (the
+    GenAI conventions' names, the default)."""
     by_id = {s["span_id"]: s for s in spans}
     assert len({s["trace_id"] for s in spans}) == 1
 
@@ -38,9 +39,10 @@ def assert_lesson_shape(spans: list[dict[str, Any]]) -> None:
     server_spans = [s for s in spans if s["name"].startswith("tools/call") and s["service"] != "demo-agent"]
     assert {s["service"] for s in server_spans} == {"files-server", "sql-server"}
     for span in server_spans:
-        assert ancestors(span)[:3] == ["tool.call", "agent.turn", "agent.session"], span
+        tool = span["name"].removeprefix("tools/call ")
+        assert ancestors(span)[:3] == [f"execute_tool {tool}", "agent.turn", "invoke_agent shop-assistant"], span
     names = {s["name"] for s in spans}
-    assert {"model.call", "state.checkpoint", "validator.run", "fs.read", "db.query", "POST /mcp"} <= names
+    assert {"chat scripted-model", "state.checkpoint", "validator.run", "fs.read", "db.query", "POST /mcp"} <= names
 
 
 def other_python() -> str:
