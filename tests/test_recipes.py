@@ -23,13 +23,13 @@ RUNNER = ROOT / "tests" / "servers" / "runner_server.py"
 
 def recipes() -> list[tuple[str, list[str]]]:
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Recipes", 1)[1].split("\n### ", 1)[0]
+    section = readme.split("\n## Recipes\n", 1)[1].split("\n## ", 1)[0]
     found: list[tuple[str, list[str]]] = []
     for block in re.findall(r"```python\n(.*?)```", section, re.S):
         first, *lines = block.splitlines()
         path = first.removeprefix("# recipe: ")
-        assert path != first, f"a recipe block names its file first: {first!r}"
-        found.append((path, [line.strip() for line in lines if line.strip()]))
+        if path != first:  # the others are fragments (tests/test_readme.py holds every block to one of these)
+            found.append((path, [line.strip() for line in lines if line.strip()]))
     return found
 
 
