@@ -53,10 +53,11 @@ def test_otel_service_name_wins(tmp_path: Path) -> None:
 
 def test_the_demo_writes_one_trace_of_three_processes_to_the_store(tmp_path: Path) -> None:
     store = tmp_path / "demo.db"
-    done = run_python(["-m", "mcp_tracing.cli", "--store", str(store), "demo"])
+    done = run_python(["-m", "mcp_tracing.cli", "--store", str(store), "demo", "--width", "120"])
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
     assert header.endswith("spans from 3 processes"), header
+    assert max(len(line) for line in done.stdout.splitlines()) == 120  # --width holds for the demo's tree too
     assert done.stdout.splitlines()[1].startswith("invoke_agent shop-assistant [")
     reader = TraceStore(store)
     (summary,) = reader.traces()
