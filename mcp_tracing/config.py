@@ -15,6 +15,11 @@ Where spans go (``mcp_tracing._core.exporters`` reads the standard variables as 
 Metrics (the MCP duration histograms) follow ``OTEL_METRICS_EXPORTER``, else go over OTLP when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set, else nowhere.
 
+Logs: a Python ``logging`` record written while a sampled span is current becomes a log record under that
+span (``mcp_tracing._core.logs``), exported per ``OTEL_LOGS_EXPORTER``, else over OTLP when
+``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` is set, else into the store beside the
+spans. ``MCP_TRACING_LOGS=off`` leaves logging alone.
+
 Processes started with ``mcp_tracing.stdio_client`` receive these variables and the absolute path of this
 process's store (``mcp_tracing.stdio.child_environment``), so a server that calls ``configure()`` exports to
 the same place under its own name, whatever its ``HOME``, ``XDG_DATA_HOME`` or working directory. After
@@ -34,23 +39,26 @@ import threading
 from pathlib import Path
 from typing import Final
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from mcp_tracing._core import exporters as _exporters, settings, shutdown as _shutdown
+from mcp_tracing._core import exporters as _exporters, logs as _logs_bridge, settings, shutdown as _shutdown
 from mcp_tracing._sdk import spawn as _spawn
 
-__all__ = ["SCHEDULE_DELAY_MS", "TAIL_SAMPLING_ENV", "configure", "uses_otlp"]
+__all__ = ["LOGS_ENV", "SCHEDULE_DELAY_MS", "TAIL_SAMPLING_ENV", "configure", "uses_otlp"]
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _configured: trace.TracerProvider | None = None
 
 TAIL_SAMPLING_ENV: Final = "MCP_TRACING_TAIL_SAMPLING"
+LOGS_ENV: Final = "MCP_TRACING_LOGS"
 SCHEDULE_DELAY_MS: Final = 500
 """How often batched spans are exported (the SDK's default is 5 s): a server's spans reach the store or the
 backend while it runs, and a process killed without warning loses at most this much. Measured: see README."""
@@ -117,12 +125,14 @@ def configure(
         resource = _resource(service_name)
         sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if sample_ratio is not None else None
         provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
-        processor = _processor(store_path, tail_sampling)
+        span_exporters = _exporters.span_exporters(store_path)
+        processor = _processor(span_exporters, tail_sampling)
         if processor is not None:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
         meter_provider = _configure_metrics(resource)
-        _shutdown.shutdown_at_exit(provider, meter_provider)
+        logger_provider = _configure_logs(resource, span_exporters, store_path)
+        _shutdown.shutdown_at_exit(provider, meter_provider, logger_provider)
         _shutdown.flush_at_sigterm(None)
         if _spawn.spawns_carry_telemetry():
             _spawn.carry_into_spawns()  # any SDK spawn in this process: the server half never goes elsewhere
@@ -140,10 +150,10 @@ def _resource(given: str | None) -> Resource:
     return resource.merge(Resource({SERVICE_NAME: given or Path(sys.argv[0] or "python").stem or "python"}))
 
 
-def _processor(store_path: str | os.PathLike[str] | None, tail_sampling: bool | None) -> SpanProcessor | None:
+def _processor(exporters: list[SpanExporter], tail_sampling: bool | None) -> SpanProcessor | None:
     # OTEL_BSP_SCHEDULE_DELAY wins when set; the SDK reads it when the argument is None.
     delay = None if os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "").strip() else SCHEDULE_DELAY_MS
-    batches = [BatchSpanProcessor(e, schedule_delay_millis=delay) for e in _exporters.span_exporters(store_path)]
+    batches = [BatchSpanProcessor(e, schedule_delay_millis=delay) for e in exporters]
     if tail_sampling is None:
         tail_sampling = settings.flag(TAIL_SAMPLING_ENV)
     if not batches:
@@ -172,4 +182,23 @@ def _configure_metrics(resource: Resource) -> MeterProvider | None:
     readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters]
     provider = MeterProvider(metric_readers=readers, resource=resource, shutdown_on_exit=False)
     metrics.set_meter_provider(provider)
+    return provider
+
+
+def _configure_logs(
+    resource: Resource, span_exporters: list[SpanExporter], store_path: str | os.PathLike[str] | None
+) -> LoggerProvider | None:
+    if not settings.flag(LOGS_ENV, default=True) or isinstance(_logs.get_logger_provider(), LoggerProvider):
+        return None  # turned off, or the application's own
+    exporters = _exporters.log_exporters(span_exporters, store_path)
+    if not exporters:
+        return None
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    # The same cadence as spans (OTEL_BLRP_SCHEDULE_DELAY wins when set), so a record reaches the store with
+    # the span it was written under.
+    delay = None if os.environ.get("OTEL_BLRP_SCHEDULE_DELAY", "").strip() else SCHEDULE_DELAY_MS
+    for exporter in exporters:
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter, schedule_delay_millis=delay))
+    _logs.set_logger_provider(provider)
+    _logs_bridge.install(provider)
     return provider

@@ -73,6 +73,7 @@ QUICK_MODULES: frozenset[str] = frozenset(
         "test_fuzz",
         "test_hostile_tools",
         "test_inprocess",
+        "test_logs",
         "test_readme",
         "test_noise",
         "test_paths_inprocess",

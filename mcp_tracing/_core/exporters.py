@@ -14,6 +14,10 @@ Metrics, ``OTEL_METRICS_EXPORTER``, the same names but ``mcp_tracing`` (the stor
 ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` is set, else none. A
 traces-only endpoint means a traces-only backend (MLflow documents exactly that), so no metrics go anywhere.
 
+Logs, ``OTEL_LOGS_EXPORTER``, the same names as for traces (the records written under a sampled span: see
+``_core/logs``); unset: ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` is
+set, else ``mcp_tracing`` when spans go to the store (logs beside their spans), else none.
+
 A backend that answers 404 or 405 to OTLP metrics (Phoenix, MLflow: they take traces only) is not asked
 again: one warning, then this process stops exporting metrics. The OTLP exporters' own messages are let
 through once per five minutes each, so a dead endpoint gives one line, not one per batch.
@@ -29,17 +33,19 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Final
 
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from mcp_tracing._core import settings
 
-__all__ = ["metric_exporters", "span_exporters", "traces_destination"]
+__all__ = ["log_exporters", "metric_exporters", "span_exporters", "traces_destination"]
 
 _logger = logging.getLogger(__name__)
 
 TRACES_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 METRICS_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+LOGS_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 STORE: Final = "mcp_tracing"
 OTLP_NAMES: Final = frozenset({"otlp", "otlp_proto_http", "otlp_proto_grpc"})
 REFUSED: Final = frozenset({404, 405})
@@ -48,6 +54,7 @@ REFUSED: Final = frozenset({404, 405})
 _OTLP_LOGGERS: Final = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
 )
 
@@ -125,6 +132,39 @@ def _metric_exporter(name: str) -> MetricExporter | None:
         )
         return None
     return _from_entry_point("opentelemetry_metrics_exporter", name)
+
+
+def log_exporters(spans: Sequence[SpanExporter], store_path: str | os.PathLike[str] | None) -> list[LogRecordExporter]:
+    """The log exporters for ``OTEL_LOGS_EXPORTER`` (or the default: see the module docstring). The store's
+    writes through the span exporter among ``spans`` that writes the store, when there is one."""
+    from mcp_tracing.store import SqliteSpanExporter
+    from mcp_tracing.store.exporter import SqliteLogExporter
+
+    store = next((e for e in spans if isinstance(e, SqliteSpanExporter)), None)
+    default = "otlp" if _set(LOGS_ENDPOINTS) else STORE if store is not None else None
+    exporters: list[LogRecordExporter] = []
+    for name in _names("OTEL_LOGS_EXPORTER", default):
+        if name == STORE:
+            exporters.append(SqliteLogExporter(store or SqliteSpanExporter(store_path)))
+        elif name == "console":
+            from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+            exporters.append(ConsoleLogRecordExporter())
+        else:
+            exporter = (
+                _otlp(name, "LOGS", "opentelemetry_logs_exporter", _otlp_http_log_exporter)
+                if name in OTLP_NAMES
+                else _from_entry_point("opentelemetry_logs_exporter", name)
+            )
+            if exporter is not None:
+                exporters.append(exporter)
+    return exporters
+
+
+def _otlp_http_log_exporter() -> LogRecordExporter:
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter()
 
 
 def _otlp(name: str, signal: str, group: str, over_http: Callable[[], Any]) -> Any:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Final
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.trace import TracerProvider
 
 from mcp_tracing._core import settings
@@ -147,7 +147,8 @@ def run_bounded(jobs: Sequence[tuple[str, Callable[[], object]]], timeout: float
 
 def flush(*tracer_providers: TracerProvider | None, timeout: float | None = None) -> bool:
     """Exports what the tracer providers (the global one when none is given, or for ``None``) and the global
-    meter provider hold, all at once, waiting at most ``timeout`` seconds (``shutdown_timeout()``); never raises.
+    meter and logger providers hold, all at once, waiting at most ``timeout`` seconds (``shutdown_timeout()``);
+    never raises.
 
     Returns:
         Whether everything was flushed in time.
@@ -158,7 +159,8 @@ def flush(*tracer_providers: TracerProvider | None, timeout: float | None = None
         if all(resolved is not other for other in seen):
             seen.append(resolved)
     jobs: list[tuple[str, Callable[[], object]]] = []
-    for what, provider in [*(("spans", p) for p in seen), ("metrics", metrics.get_meter_provider())]:
+    others = [("metrics", metrics.get_meter_provider()), ("logs", _logs.get_logger_provider())]
+    for what, provider in [*(("spans", p) for p in seen), *others]:
         force_flush: Callable[[], object] | None = getattr(provider, "force_flush", None)
         if force_flush is not None:
             jobs.append((f"flushing {what}", force_flush))
@@ -178,15 +180,21 @@ def flush(*tracer_providers: TracerProvider | None, timeout: float | None = None
 # ------------------------------------------------------------------------------------------------ exit
 
 
-def shutdown_at_exit(tracer_provider: Any, meter_provider: Any | None = None) -> None:
+def shutdown_at_exit(
+    tracer_provider: Any, meter_provider: Any | None = None, logger_provider: Any | None = None
+) -> None:
     """Shuts the providers down at exit, waiting at most ``shutdown_timeout()`` (they must have been made with
     ``shutdown_on_exit=False``, whose unbounded exit handlers this replaces)."""
-    _helpers.prepare(2)
+    _helpers.prepare(3)
 
     def shutdown() -> None:
         jobs: list[tuple[str, Callable[[], object]]] = [("exporting spans at exit", tracer_provider.shutdown)]
         if meter_provider is not None:
             jobs.append(("exporting metrics at exit", meter_provider.shutdown))
+        if logger_provider is not None:
+            # The store's log exporter writes through the span exporter's connection: a write after the spans'
+            # shutdown closed it opens it again, so the two may end in either order.
+            jobs.append(("exporting logs at exit", logger_provider.shutdown))
         late = run_bounded(jobs)
         for name in late:
             _logger.warning(

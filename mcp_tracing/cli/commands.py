@@ -1,4 +1,4 @@
-"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``.
+"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``, ``logs``, ``wrap``.
 
     mcp-tracing demo                          # run the scripted agent, print its trace
     mcp-tracing traces --errors --since 1h    # recent traces, filtered
@@ -9,6 +9,7 @@
     mcp-tracing --width 100 traces            # lines cut to 100 columns (default: the terminal's width)
     mcp-tracing analyze 4bf92f35              # the bad patterns in one trace
     mcp-tracing analyze --since 1h            # the costliest problems across recent traces
+    mcp-tracing logs 4bf92f35                 # the trace's log records in time order, with their span paths
     mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
 
 ``--json`` prints data instead of text. ``--store FILE`` goes before or after the command. Errors are one line on
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mcp_tracing._version import __version__
+from mcp_tracing.cli.logs import by_span, log_line, nested_prefix, print_logs
 from mcp_tracing.cli.terminal import (
     ERROR,
     FINDING,
@@ -105,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         "--bars", type=_width, help="characters of time bar (0: none; default: a quarter of the width, 10 to 60)"
     )
     show.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
+    show.add_argument(
+        "--logs", action=argparse.BooleanOptionalAction, default=True, help="the log records under their spans"
+    )
+
+    logs = commands.add_parser("logs", parents=[common], help="a trace's log records in time order, with span paths")
+    logs.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one (default: the latest trace)")
+    logs.add_argument("--json", action="store_true", help="print the records as JSON")
 
     analyze = commands.add_parser(
         "analyze", parents=[common], help="find N+1 calls, sequential calls, plateaus, lost context ..."
@@ -347,6 +356,7 @@ def _show(
     bars: int | None = None,
     html_file: str | None = None,
     thresholds: Thresholds | None = None,
+    logs: bool = True,
 ) -> None:
     spans = store.spans(trace_id)
     if as_json:
@@ -374,8 +384,13 @@ def _show(
     marked = max((cell_len(f"  ⚑ {', '.join(labels)}") for labels in marks.values()), default=0)
     label_width = MAX_LABEL if screen.width is None else max(screen.width - bars - 4 - marked, 10)
     total = max(max(s.end_ns for s in spans) - min(s.start_ns for s in spans), 1) if spans else 1
+    written = by_span(store.logs(trace_id)) if logs else {}
     for line, span in tree_lines(spans, bars=bars, marks=marks, label_width=label_width):
         screen.line(_styled(line, span, total) if screen.colour else line)
+        for record in written.pop(span.span_id, ()):
+            screen.line(log_line(nested_prefix(line), record, screen.colour))
+    for record in (r for records in written.values() for r in records):  # their spans are not in the store
+        screen.line(log_line("", record, screen.colour))
     for half in lost_halves(spans):
         screen.line(Line(f"⚠ {terminal_safe(half.describe())}", FINDING))
 
@@ -451,6 +466,9 @@ def _run(args: argparse.Namespace) -> int:
                 if store.is_empty():
                     raise StoreError(f"the store at {store.path} holds no traces yet")
                 _analyze(store, args)
+            elif args.command == "logs":
+                trace_id = store.resolve(args.trace_id) if args.trace_id is not None else _latest(store)
+                print_logs(trace_id, store.spans(trace_id), store.logs(trace_id), args.json, args.width)
             else:
                 _show(
                     store,
@@ -460,6 +478,7 @@ def _run(args: argparse.Namespace) -> int:
                     bars=args.bars,
                     html_file=args.html,
                     thresholds=_thresholds(args.threshold),
+                    logs=args.logs,
                 )
         finally:
             store.close()

@@ -3,7 +3,8 @@ bounded number per transaction so writers in other processes get the store in be
 
 A trace with half its spans would draw as broken propagation, so nothing smaller than a trace is deleted. A
 trace is old when it started before the age cutoff. The span cap is checked against ``meta.spans`` (kept on
-write), so a pass over a store under its cap is one read, not a scan.
+write), so a pass over a store under its cap is one read, not a scan. A trace's log records go with it; log
+records of traces with no spans here go when they are older than the cutoff.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _TRACES_PER_TRANSACTION: Final = 200
 def apply(connection: sqlite3.Connection, *, cutoff_ns: int, max_spans: int) -> int:
     """Deletes traces started before ``cutoff_ns``, then the oldest until at most ``max_spans`` spans are
     stored. Returns how many spans went."""
+    retry(lambda: _old_logs(connection, cutoff_ns))
     if not retry(lambda: _due(connection, cutoff_ns, max_spans)):  # a read: no write lock for nothing to do
         return 0
     deleted = 0
@@ -30,6 +32,16 @@ def apply(connection: sqlite3.Connection, *, cutoff_ns: int, max_spans: int) -> 
         if not gone:
             return deleted
         deleted += gone
+
+
+def _old_logs(connection: sqlite3.Connection, cutoff_ns: int) -> None:
+    """Log records older than the cutoff whose trace has no spans here (the others go with their trace)."""
+    if connection.execute("SELECT 1 FROM logs WHERE time_ns < ? LIMIT 1", (cutoff_ns,)).fetchone() is None:
+        return
+    connection.execute(  # one statement: its own transaction, bounded like the others
+        "DELETE FROM logs WHERE rowid IN (SELECT rowid FROM logs WHERE time_ns < ? LIMIT ?)",
+        (cutoff_ns, _TRACES_PER_TRANSACTION * 50),
+    )
 
 
 def _due(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> bool:
@@ -79,6 +91,7 @@ def _delete(connection: sqlite3.Connection, doomed: list[tuple[int, str, int]]) 
     connection.executemany("DELETE FROM spans WHERE trace_id = ?", [(row[1],) for row in doomed])
     connection.executemany("DELETE FROM attributes WHERE trace_no = ?", numbers)
     connection.executemany("DELETE FROM traces WHERE trace_no = ?", numbers)
+    connection.executemany("DELETE FROM logs WHERE trace_id = ?", [(row[1],) for row in doomed])
     spans = sum(row[2] for row in doomed)
     add_span_count(connection, -spans)
     return spans

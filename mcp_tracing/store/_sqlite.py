@@ -83,13 +83,28 @@ CREATE TABLE IF NOT EXISTS attributes (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS attributes_by_trace ON attributes (trace_no);
 INSERT OR IGNORE INTO meta VALUES ('spans', '0');
+CREATE TABLE IF NOT EXISTS logs (
+    trace_id   TEXT NOT NULL,
+    span_id    TEXT,
+    time_ns    INTEGER NOT NULL,
+    severity   INTEGER,
+    level      TEXT,
+    logger     TEXT,
+    body       TEXT NOT NULL,
+    service    TEXT,
+    pid        INTEGER,
+    attributes TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_trace ON logs (trace_id, time_ns);
+CREATE INDEX IF NOT EXISTS logs_by_time ON logs (time_ns);
 """
 """Format 2: ``spans`` as in format 1; ``traces``, one summary row per trace kept on write; ``attributes``, the
 distinct indexed values of each trace (``_index``) under ``attribute_keys``; ``meta.spans``, the stored span
 count retention reads. ``attributes`` is ordered by key, then trace: a batch appends at the end of each key's
 range (a few pages), where ordering by value wrote a random page per value (770 pages a 512-span batch at 1M
 spans, the whole of the write cost at the cap); a filter reads its key's range, tens of milliseconds at 1M
-spans. A new file is written as format 1 first and marked 2 at once (nothing to migrate)."""
+spans. ``logs``: the log records written under a trace's spans, by trace and time (a table added to format 2:
+a store without it has no logs). A new file is written as format 1 first and marked 2 at once (nothing to migrate)."""
 
 
 def store_format(connection: sqlite3.Connection) -> str | None:

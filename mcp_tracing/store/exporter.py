@@ -1,4 +1,5 @@
-"""SqliteSpanExporter: writes finished spans to the store, with retention."""
+"""SqliteSpanExporter: writes finished spans to the store, with retention; SqliteLogExporter, the log records
+written under them, through the same connection."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -32,9 +35,9 @@ from mcp_tracing.store._sqlite import (
     retry,
     user_store,
 )
-from mcp_tracing.store.records import SpanRecord, span_record
+from mcp_tracing.store.records import LogRecord, SpanRecord, log_record, span_record
 
-__all__ = ["SqliteSpanExporter", "store_for_children"]
+__all__ = ["SqliteLogExporter", "SqliteSpanExporter", "store_for_children"]
 
 _logger = logging.getLogger(__name__)
 
@@ -138,12 +141,24 @@ class SqliteSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = os.getpid()
         records = [span_record(span, pid) for span in spans]
+        return SpanExportResult.SUCCESS if self._write(records, "spans", self._insert) else SpanExportResult.FAILURE
+
+    def write_logs(self, records: Sequence[LogRecord]) -> bool:
+        """Writes log records into the store this exporter writes (``SqliteLogExporter``); never raises."""
+        rows = [_log_row(record) for record in records]
+
+        def insert(connection: sqlite3.Connection, _: object) -> None:
+            connection.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+        return self._write(records, "log records", insert)
+
+    def _write(self, records: Sequence[Any], what: str, insert: Any) -> bool:
         try:
             with self._lock:
                 connection = self._open()
                 if connection is None:
-                    return SpanExportResult.FAILURE
-                retry(lambda: self._insert(connection, records))
+                    return False
+                retry(lambda: insert(connection, records))
                 self._written += len(records)
                 if self._written >= _RETENTION_EVERY:
                     self._written = 0
@@ -152,9 +167,9 @@ class SqliteSpanExporter(SpanExporter):
             reason = _reason(exc)
             if reason not in self._failures:  # once per cause: a full disk would otherwise log every batch
                 self._failures.add(reason)
-                _logger.warning("mcp_tracing: could not write %d spans to %s (%s)", len(records), self.path, reason)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+                _logger.warning("mcp_tracing: could not write %d %s to %s (%s)", len(records), what, self.path, reason)
+            return False
+        return True
 
     def _insert(self, connection: sqlite3.Connection, records: Sequence[SpanRecord]) -> None:
         """The spans, their traces' summaries and their index entries, in one transaction."""
@@ -183,6 +198,31 @@ class SqliteSpanExporter(SpanExporter):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class SqliteLogExporter(LogRecordExporter):
+    """Writes the log records of a trace (those with a trace id) into the store ``spans`` writes, over its
+    connection, so spans and logs of a process always land in one file; use it with a
+    ``BatchLogRecordProcessor``. Records written outside any trace are not kept (the store holds traces).
+
+    Export never raises; a failure is logged once per cause, as for spans.
+    """
+
+    def __init__(self, spans: SqliteSpanExporter) -> None:
+        self.spans = spans
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        pid = os.getpid()
+        records = [r for r in (log_record(item, pid) for item in batch) if r is not None]
+        if not records or self.spans.write_logs(records):
+            return LogRecordExportResult.SUCCESS
+        return LogRecordExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        """The span exporter owns the connection and closes it."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -229,4 +269,19 @@ def _row(record: SpanRecord) -> tuple[Any, ...]:
         _JSON.encode(record.attributes),
         _JSON.encode(list(record.links)) if record.links else _EMPTY,
         _JSON.encode(list(record.events)) if record.events else _EMPTY,
+    )
+
+
+def _log_row(record: LogRecord) -> tuple[Any, ...]:
+    return (
+        record.trace_id,
+        record.span_id,
+        record.time_ns,
+        record.severity,
+        record.level,
+        record.logger,
+        record.body,
+        record.service,
+        record.pid,
+        _JSON.encode(record.attributes),
     )

@@ -22,7 +22,7 @@ from mcp_tracing.store._sqlite import (
     default_store_path,
     retry,
 )
-from mcp_tracing.store.records import SpanRecord
+from mcp_tracing.store.records import LogRecord, SpanRecord
 
 __all__ = ["TraceStore", "TraceSummary", "Where"]
 
@@ -42,6 +42,21 @@ def _record(row: Sequence[Any]) -> SpanRecord:
         attributes=json.loads(row[10]),
         links=tuple(json.loads(row[11])),
         events=tuple(json.loads(row[12])),
+    )
+
+
+def _log(row: Sequence[Any]) -> LogRecord:
+    return LogRecord(
+        trace_id=row[0],
+        span_id=row[1],
+        time_ns=row[2],
+        severity=row[3],
+        level=row[4],
+        logger=row[5],
+        body=row[6],
+        service=row[7],
+        pid=row[8],
+        attributes=json.loads(row[9]),
     )
 
 
@@ -289,6 +304,22 @@ class TraceStore:
         """Every stored span of one trace, in start order."""
         rows = self._query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", [trace_id])
         return [_record(row) for row in rows]
+
+    def logs(self, trace_id: str) -> list[LogRecord]:
+        """Every stored log record of one trace, in time order (none from a store written before logs were)."""
+        try:
+            rows = retry(
+                lambda: self._connection.execute(
+                    "SELECT * FROM logs WHERE trace_id = ? ORDER BY time_ns, rowid", [trace_id]
+                ).fetchall()
+            )
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise StoreError(f"{self.path} could not be read ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} could not be read ({exc})") from None
+        return [_log(row) for row in rows]
 
     def trace_ids(self, *, since_s: float | None = None, limit: int = 1000) -> list[str]:
         """The ids of the most recent traces (started within ``since_s`` seconds), newest first."""

@@ -1,0 +1,306 @@
+"""Python ``logging`` on the trace: records written under a sampled span become log records of that span (in
+the store beside it), every record carries the ids as fields, Python's last resort keeps printing (with the
+ids), and ``mcp-tracing show``/``logs`` print them where they belong."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers.processes import clean_env
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+from mcp_tracing._core import logs as bridge
+from mcp_tracing.cli import main
+from mcp_tracing.store import SqliteSpanExporter, TraceStore
+from mcp_tracing.store._retention import apply as apply_retention
+from mcp_tracing.store.exporter import SqliteLogExporter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def exported() -> Iterator[InMemoryLogRecordExporter]:
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "svc"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    bridge.install(provider)
+    try:
+        yield exporter
+    finally:
+        bridge.uninstall()
+
+
+def test_a_record_under_a_sampled_span_is_exported_with_its_ids_and_no_other_is(
+    exported: InMemoryLogRecordExporter,
+) -> None:
+    tracer = TracerProvider().get_tracer("t")
+    log = logging.getLogger("tests.logs.sampled")
+    log.warning("outside any span")
+    with tracer.start_as_current_span("work") as span:
+        log.warning("inside %s", "work")
+        try:
+            raise KeyError("k")
+        except KeyError:
+            log.exception("it failed")
+    with TracerProvider(sampler=ALWAYS_OFF).get_tracer("t").start_as_current_span("unsampled"):
+        log.warning("under an unsampled span")
+    logging.getLogger("opentelemetry.sdk.test").warning("the SDK's own: never exported")
+    records = [item.log_record for item in exported.get_finished_logs()]
+    assert [r.body for r in records] == ["inside work", "it failed"]
+    context = span.get_span_context()
+    assert {(r.trace_id, r.span_id) for r in records} == {(context.trace_id, context.span_id)}
+    first, second = records
+    assert (first.severity_text, first.severity_number and first.severity_number.name) == ("WARNING", "WARN")
+    assert dict(first.attributes or {}).keys() == {"code.file.path", "code.function.name", "code.line.number"}
+    assert (second.attributes or {})["exception.type"] == "KeyError"
+    assert [item.instrumentation_scope.name for item in exported.get_finished_logs()] == ["tests.logs.sampled"] * 2
+
+
+def test_every_record_carries_the_ids_as_fields_for_the_applications_formats(
+    exported: InMemoryLogRecordExporter,
+) -> None:
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    log = logging.getLogger("tests.logs.fields")
+    log.addHandler(handler)
+    try:
+        log.warning("no span")
+        with TracerProvider().get_tracer("t").start_as_current_span("s") as span:
+            log.warning("a span")
+    finally:
+        log.removeHandler(handler)
+    context = span.get_span_context()
+    assert [(r.otelTraceID, r.otelSpanID, r.otelTraceSampled) for r in seen] == [  # type: ignore[attr-defined]
+        ("0", "0", False),
+        (f"{context.trace_id:032x}", f"{context.span_id:016x}", True),
+    ]
+
+
+def test_where_ours_is_the_only_handler_the_last_resort_still_prints_with_the_ids(
+    exported: InMemoryLogRecordExporter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python prints WARNING and above bare when a record finds no handler; our root handler must not silence
+    that. pytest's own handlers are taken off the root for the test, as in a script that configures nothing."""
+    root = logging.getLogger()
+    others = [h for h in root.handlers if h is not bridge.installed()]
+    for handler in others:
+        root.removeHandler(handler)
+    try:
+        log = logging.getLogger("tests.logs.last_resort")
+        log.info("below the last resort's level")
+        log.warning("no span")
+        with TracerProvider().get_tracer("t").start_as_current_span("s") as span:
+            log.error("in a span")
+        context = span.get_span_context()
+        assert capsys.readouterr().err.splitlines() == [
+            "no span",
+            f"in a span [trace_id={context.trace_id:032x} span_id={context.span_id:016x}]",
+        ]
+        own = logging.StreamHandler(sys.stdout)
+        log.addHandler(own)
+        try:
+            log.warning("the application's handler prints it")
+        finally:
+            log.removeHandler(own)
+    finally:
+        for handler in others:
+            root.addHandler(handler)
+    assert capsys.readouterr() == ("the application's handler prints it\n", "")
+
+
+def test_uninstall_puts_back_the_record_factory_and_takes_the_handler_off() -> None:
+    factory = logging.getLogRecordFactory()
+    bridge.install(LoggerProvider())
+    assert bridge.installed() in logging.getLogger().handlers
+    assert logging.getLogRecordFactory() is not factory
+    bridge.uninstall()
+    assert bridge.installed() is None and logging.getLogRecordFactory() is factory
+    assert not any(isinstance(h, bridge.TraceLogHandler) for h in logging.getLogger().handlers)
+
+
+def _store_with_logs(path: Path) -> tuple[str, str, str]:
+    """A trace of two spans in the store, a log record under each and one outside any trace."""
+    spans = SqliteSpanExporter(path)
+    tracer_provider = TracerProvider(resource=Resource.create({"service.name": "agent"}))
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    provider = LoggerProvider(resource=Resource.create({"service.name": "agent"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(SqliteLogExporter(spans)))
+    bridge.install(provider)
+    try:
+        log = logging.getLogger("tests.logs.store")
+        tracer = tracer_provider.get_tracer("t")
+        log.warning("before the trace")
+        with tracer.start_as_current_span("outer") as outer:
+            log.warning("in outer")
+            with tracer.start_as_current_span("inner") as inner:
+                log.error("in inner\nsecond line")
+    finally:
+        bridge.uninstall()
+        tracer_provider.shutdown()
+    return (
+        format(outer.get_span_context().trace_id, "032x"),
+        format(outer.get_span_context().span_id, "016x"),
+        format(inner.get_span_context().span_id, "016x"),
+    )
+
+
+def test_the_store_keeps_a_traces_records_and_retention_takes_them_with_the_trace(tmp_path: Path) -> None:
+    store_path = tmp_path / "t.db"
+    trace_id, outer, inner = _store_with_logs(store_path)
+    store = TraceStore(store_path)
+    try:
+        logs = store.logs(trace_id)
+    finally:
+        store.close()
+    assert [(r.span_id, r.level, r.logger, r.body, r.service) for r in logs] == [
+        (outer, "WARNING", "tests.logs.store", "in outer", "agent"),
+        (inner, "ERROR", "tests.logs.store", "in inner\nsecond line", "agent"),
+    ]
+    connection = sqlite3.connect(store_path, isolation_level=None)
+    assert connection.execute("SELECT count(*) FROM logs").fetchone() == (2,)  # none outside a trace
+    apply_retention(connection, cutoff_ns=time.time_ns() + 1, max_spans=10)
+    assert connection.execute("SELECT count(*) FROM logs").fetchone() == (0,)
+    connection.close()
+
+
+def test_a_store_written_before_logs_reads_as_having_none(tmp_path: Path) -> None:
+    store_path = tmp_path / "t.db"
+    trace_id, _, _ = _store_with_logs(store_path)
+    connection = sqlite3.connect(store_path)
+    connection.execute("DROP TABLE logs")
+    connection.commit()
+    connection.close()
+    store = TraceStore(store_path)
+    try:
+        assert store.logs(trace_id) == []
+    finally:
+        store.close()
+
+
+def test_show_prints_each_record_under_its_span_and_logs_lists_them_with_ids_and_span_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_path = tmp_path / "t.db"
+    trace_id, outer, inner = _store_with_logs(store_path)
+    assert main(["--store", str(store_path), "show", "--bars", "0"]) == 0
+    assert [re.sub(r"\[\d+ ms\]", "[N ms]", line) for line in capsys.readouterr().out.splitlines()[1:]] == [
+        "outer [N ms] (agent)",
+        "  · WARNING tests.logs.store: in outer",
+        "└── inner [N ms] (agent)",
+        "      · ERROR tests.logs.store: in inner …",
+    ]
+    assert main(["--store", str(store_path), "show", "--bars", "0", "--no-logs"]) == 0
+    assert "·" not in capsys.readouterr().out
+    assert main(["--store", str(store_path), "logs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"trace {trace_id}: 2 log records"
+    assert lines[1].endswith(" WARNING  agent tests.logs.store: in outer")
+    assert lines[2:] == [
+        f"    span {outer} in outer",
+        lines[3],
+        f"    span {inner} in outer › inner",
+    ]
+    assert lines[3].endswith(" ERROR    agent tests.logs.store: in inner …")
+    assert main(["--store", str(store_path), "logs", trace_id[:8], "--json"]) == 0
+    assert [r["body"] for r in json.loads(capsys.readouterr().out)] == ["in outer", "in inner\nsecond line"]
+
+
+SERVER = """
+import logging
+
+from opentelemetry import trace
+
+import mcp_tracing
+
+try:
+    from mcp.server.mcpserver import MCPServer
+except ImportError:
+    from mcp.server.fastmcp import FastMCP as MCPServer
+
+logging.basicConfig(level=logging.INFO)  # this server shows INFO: its records are exported at INFO too
+mcp_tracing.configure("notes-server")
+server = MCPServer("notes")
+mcp_tracing.instrument_server(server)
+
+
+@server.tool()
+def read_note(name: str) -> str:
+    with trace.get_tracer("notes").start_as_current_span("notes.read"):
+        logging.getLogger("notes").info("reading %s", name)
+        logging.getLogger("notes").warning("%s is old", name)
+        logging.getLogger("notes").debug("below this server's level: not exported")
+        return name
+
+
+server.run()
+"""
+
+AGENT = """
+import logging
+import sys
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+
+import mcp_tracing
+from mcp_tracing import agent
+
+
+async def main() -> None:
+    mcp_tracing.configure("notes-agent")
+    params = StdioServerParameters(command=sys.executable, args=["server.py"])
+    async with agent.session(agent_type="notes-agent"):
+        async with mcp_tracing.stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            mcp_tracing.trace_session(session)
+            await session.initialize()
+            async with agent.tool_call("read_note"):
+                logging.getLogger("agent").warning("calling read_note")
+                await session.call_tool("read_note", {"name": "todo"})
+
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.subprocess
+def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_store(tmp_path: Path) -> None:
+    (tmp_path / "server.py").write_text(SERVER)
+    (tmp_path / "agent.py").write_text(AGENT)
+    env = clean_env(HOME=str(tmp_path))
+    env.pop("XDG_DATA_HOME", None)
+    done = subprocess.run(
+        [sys.executable, "agent.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    store = TraceStore(tmp_path / ".local" / "share" / "mcp-tracing" / "traces.db")
+    try:
+        (summary,) = store.traces()
+        spans = {s.span_id: s for s in store.spans(summary.trace_id)}
+        logs = store.logs(summary.trace_id)
+    finally:
+        store.close()
+    placed = [(spans[r.span_id or ""].name, r.service, r.level, r.body) for r in logs]
+    assert placed == [
+        ("execute_tool read_note", "notes-agent", "WARNING", "calling read_note"),
+        ("notes.read", "notes-server", "INFO", "reading todo"),
+        ("notes.read", "notes-server", "WARNING", "todo is old"),
+    ]
+    # The agent configured no logging: Python's last resort still printed its warning, now with the ids.
+    (agent_warning,) = [line for line in done.stderr.splitlines() if line.startswith("calling read_note")]
+    assert agent_warning.startswith(f"calling read_note [trace_id={summary.trace_id} span_id=")
