@@ -137,6 +137,8 @@ def otlp_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     OtlpReceiver.forward_to = None
     OtlpReceiver.delay_s = 0.0
     OtlpReceiver.metrics_status = 200
+    OtlpReceiver.log_bodies = []
+    OtlpReceiver.logs_status = 200
     server = ThreadingHTTPServer(("127.0.0.1", 0), OtlpReceiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -145,7 +145,7 @@ def test_seeded_secrets_appear_nowhere_in_the_exported_data(
     assert {"execute_tool boom", "tools/call boom", "tools/call env_report", "tools/call echo", "POST /mcp"} <= names
     assert {header for header, _ in OtlpReceiver.auth} == {otlp_auth}
     assert frozenset().union(*(services for _, services in OtlpReceiver.auth)) == services
-    exported = b"".join(OtlpReceiver.bodies)
+    exported = b"".join([*OtlpReceiver.bodies, *OtlpReceiver.log_bodies])
     for secret in [*SECRETS, otlp_auth]:
         assert secret.encode() not in exported, secret
 

@@ -13,9 +13,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers.otlp import OtlpReceiver
 from helpers.processes import clean_env
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
@@ -58,16 +61,22 @@ def test_a_record_under_a_sampled_span_is_exported_with_its_ids_and_no_other_is(
             log.exception("it failed")
     with TracerProvider(sampler=ALWAYS_OFF).get_tracer("t").start_as_current_span("unsampled"):
         log.warning("under an unsampled span")
-    logging.getLogger("opentelemetry.sdk.test").warning("the SDK's own: never exported")
+    logging.getLogger("opentelemetry.sdk.test").warning("OpenTelemetry's own: never exported")
+    with tracer.start_as_current_span("sdk"):
+        for name in ("mcp", "mcp.server.lowlevel", "fastmcp.tools"):  # the MCP SDKs': they echo peers' text
+            logging.getLogger(name).error("Error executing tool: secret")
+        logging.getLogger("mcp_tracing_like_app").warning("an application logger that starts alike")
     records = [item.log_record for item in exported.get_finished_logs()]
-    assert [r.body for r in records] == ["inside work", "it failed"]
+    assert [r.body for r in records] == ["inside work", "it failed", "an application logger that starts alike"]
+    records = records[:2]
     context = span.get_span_context()
     assert {(r.trace_id, r.span_id) for r in records} == {(context.trace_id, context.span_id)}
     first, second = records
     assert (first.severity_text, first.severity_number and first.severity_number.name) == ("WARNING", "WARN")
     assert dict(first.attributes or {}).keys() == {"code.file.path", "code.function.name", "code.line.number"}
     assert (second.attributes or {})["exception.type"] == "KeyError"
-    assert [item.instrumentation_scope.name for item in exported.get_finished_logs()] == ["tests.logs.sampled"] * 2
+    scopes = [item.instrumentation_scope.name for item in exported.get_finished_logs()]
+    assert scopes == ["tests.logs.sampled", "tests.logs.sampled", "mcp_tracing_like_app"]
 
 
 def test_every_record_carries_the_ids_as_fields_for_the_applications_formats(
@@ -304,3 +313,58 @@ def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_
     # The agent configured no logging: Python's last resort still printed its warning, now with the ids.
     (agent_warning,) = [line for line in done.stderr.splitlines() if line.startswith("calling read_note")]
     assert agent_warning.startswith(f"calling read_note [trace_id={summary.trace_id} span_id=")
+
+
+LOG_AGENT = """
+import logging
+import time
+
+from opentelemetry import trace
+
+import mcp_tracing
+
+mcp_tracing.configure("log-agent")
+tracer = trace.get_tracer("agent")
+for n in range(5):
+    with tracer.start_as_current_span(f"step {n}"):
+        logging.getLogger("app").warning("step %d", n)
+    time.sleep(0.1)  # the program's own pace: 5 export intervals of 100 ms
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("status", [200, 405])
+def test_over_otlp_records_go_to_the_logs_endpoint_and_a_backend_that_takes_none_is_asked_once(
+    status: int, otlp_receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    endpoint, received = otlp_receiver
+    OtlpReceiver.logs_status = status
+    done = subprocess.run(
+        [sys.executable, "-c", LOG_AGENT],
+        env=clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BLRP_SCHEDULE_DELAY="100"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    spans = {s["span_id"]: s["name"] for s in received}
+    printed = [line for line in done.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split(" [")[0] for line in printed] == [f"step {n}" for n in range(5)]  # the last resort, with ids
+    others = [line for line in done.stderr.splitlines() if not line.startswith("step ")]
+    if status == 405:
+        assert len(OtlpReceiver.log_bodies) == 1, "asked again after a 405"
+        assert len(others) == 1, others
+        (line,) = others
+        assert re.fullmatch(r"mcp_tracing: \S+/v1/logs does not take OTLP logs \(HTTP 405\); .*", line), line
+        return
+    assert others == []
+    records = [
+        (format(r.trace_id[-8:].hex()), r.span_id.hex(), r.body.string_value, r.severity_text)
+        for body in OtlpReceiver.log_bodies
+        for resource in ExportLogsServiceRequest.FromString(body).resource_logs
+        for scope in resource.scope_logs
+        for r in scope.log_records
+    ]
+    assert [(spans[span_id], text, level) for _, span_id, text, level in records] == [
+        (f"step {n}", f"step {n}", "WARNING") for n in range(5)
+    ]

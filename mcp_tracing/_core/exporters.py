@@ -18,8 +18,8 @@ Logs, ``OTEL_LOGS_EXPORTER``, the same names as for traces (the records written 
 ``_core/logs``); unset: ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` is
 set, else ``mcp_tracing`` when spans go to the store (logs beside their spans), else none.
 
-A backend that answers 404 or 405 to OTLP metrics (Phoenix, MLflow: they take traces only) is not asked
-again: one warning, then this process stops exporting metrics. The OTLP exporters' own messages are let
+A backend that answers 404 or 405 to OTLP metrics or logs (Phoenix, MLflow: they take traces only) is not
+asked again: one warning, then this process stops exporting that signal. The OTLP exporters' own messages are let
 through once per five minutes each, so a dead endpoint gives one line, not one per batch.
 """
 
@@ -33,7 +33,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Final
 
-from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -164,7 +165,23 @@ def log_exporters(spans: Sequence[SpanExporter], store_path: str | os.PathLike[s
 def _otlp_http_log_exporter() -> LogRecordExporter:
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-    return OTLPLogExporter()
+    class RefusalAwareLogExporter(OTLPLogExporter):
+        """OTLP/HTTP logs that stop, with one warning, when the endpoint answers that it takes none (Phoenix and
+        MLflow take traces only)."""
+
+        def __init__(self) -> None:
+            self._refusals = _Refusals("logs", "OTEL_LOGS_EXPORTER")
+            super().__init__(session=self._refusals.session)
+
+        def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+            if self._refusals.refused:
+                return LogRecordExportResult.FAILURE
+            self._refusals.before()
+            result = super().export(batch)
+            self._refusals.after(result is LogRecordExportResult.FAILURE, getattr(self, "_endpoint", "the endpoint"))
+            return result
+
+    return RefusalAwareLogExporter()
 
 
 def _otlp(name: str, signal: str, group: str, over_http: Callable[[], Any]) -> Any:
@@ -203,43 +220,59 @@ def _from_entry_point(group: str, name: str, *, quiet: bool = False) -> Any:
 # ------------------------------------------------------------------------------------ OTLP metrics
 
 
+class _Refusals:
+    """Sees every HTTP answer an OTLP exporter gets (the exporters report a failure, not its status) and decides,
+    with one warning, that the endpoint takes no ``signal`` when it answers 404 or 405: asking again cannot help."""
+
+    def __init__(self, signal: str, variable: str) -> None:
+        import requests
+
+        self.signal, self.variable = signal, variable
+        self.refused = False
+        self._answers: list[int] = []
+        self.session = requests.Session()
+        self.session.hooks["response"].append(self._answered)
+
+    def _answered(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            self._answers.append(status)
+            del self._answers[:-1]
+
+    def before(self) -> None:
+        self._answers.clear()
+
+    def after(self, failed: bool, endpoint: object) -> None:
+        status = self._answers[-1] if self._answers else None
+        if failed and status in REFUSED:
+            self.refused = True
+            _logger.warning(
+                "mcp_tracing: %s does not take OTLP %s (HTTP %s); this process stops sending them (%s=none skips them)",
+                endpoint,
+                self.signal,
+                status,
+                self.variable,
+            )
+
+
 def _otlp_http_metric_exporter() -> MetricExporter:
-    import requests
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     class RefusalAwareMetricExporter(OTLPMetricExporter):
         """OTLP/HTTP metrics that stop, with one warning, when the endpoint answers that it takes none."""
 
         def __init__(self) -> None:
-            self._answers: list[int] = []
-            self._refused = False
-            session = requests.Session()
-            # The exporter reports a failure but not its HTTP status: the session's hook sees every answer.
-            session.hooks["response"].append(self._answered)
-            super().__init__(session=session)
-
-        def _answered(self, response: Any, *args: Any, **kwargs: Any) -> None:
-            status = getattr(response, "status_code", None)
-            if isinstance(status, int):
-                self._answers.append(status)
-                del self._answers[:-1]
+            self._refusals = _Refusals("metrics", "OTEL_METRICS_EXPORTER")
+            super().__init__(session=self._refusals.session)
 
         def export(
             self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
         ) -> MetricExportResult:
-            if self._refused:
+            if self._refusals.refused:
                 return MetricExportResult.FAILURE
-            self._answers.clear()
+            self._refusals.before()
             result: MetricExportResult = super().export(metrics_data, timeout_millis, **kwargs)  # pyright: ignore[reportUnknownMemberType]
-            status = self._answers[-1] if self._answers else None
-            if result is MetricExportResult.FAILURE and status in REFUSED:
-                self._refused = True
-                _logger.warning(
-                    "mcp_tracing: %s does not take OTLP metrics (HTTP %s); this process stops sending them "
-                    "(OTEL_METRICS_EXPORTER=none skips them)",
-                    getattr(self, "_endpoint", "the endpoint"),
-                    status,
-                )
+            self._refusals.after(result is MetricExportResult.FAILURE, getattr(self, "_endpoint", "the endpoint"))
             return result
 
     return RefusalAwareMetricExporter()
@@ -247,7 +280,8 @@ def _otlp_http_metric_exporter() -> MetricExporter:
 
 class _OncePerWindow(logging.Filter):
     """Lets each message of the OTLP exporters through once per ``window`` seconds: a dead or refusing endpoint
-    would otherwise log one line per batch. A metrics refusal (404/405) is reported by mcp_tracing instead."""
+    would otherwise log one line per batch. A metrics or logs refusal (404/405) is reported by mcp_tracing
+    instead."""
 
     def __init__(self, window: float = 300.0) -> None:
         super().__init__()
@@ -258,7 +292,8 @@ class _OncePerWindow(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
         simple = tuple(a for a in args if isinstance(a, (str, int)) and not isinstance(a, bool))
-        if "metrics" in simple and any(a in REFUSED for a in simple if isinstance(a, int)):
+        refused = any(a in REFUSED for a in simple if isinstance(a, int))
+        if refused and ("metrics" in simple or record.name.endswith("._log_exporter")):
             return False
         key = (record.name, record.levelno, record.msg, simple)
         now = time.monotonic()

@@ -24,8 +24,10 @@ from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 
 __all__ = ["TraceLogHandler", "install", "installed", "uninstall"]
 
-_OWN: Final = ("opentelemetry", "mcp_tracing.store")
-"""Loggers whose records are never exported: an exporter's own warning could otherwise feed itself."""
+_NEVER: Final = ("opentelemetry", "mcp_tracing.store", "mcp.", "fastmcp.")
+"""Loggers whose records are never exported: OpenTelemetry's and the store's (an exporter's warning could feed
+itself), and the MCP SDK's own, whose messages echo what a peer sent (tool errors with their text, request
+dumps): the spans keep such text out, and so do the logs. fastmcp's too, for the same reason."""
 
 _SEVERITY: Final = (
     (logging.CRITICAL, SeverityNumber.FATAL),
@@ -34,6 +36,10 @@ _SEVERITY: Final = (
     (logging.INFO, SeverityNumber.INFO),
     (logging.DEBUG, SeverityNumber.DEBUG),
 )
+
+
+def _never(name: str) -> bool:
+    return name.startswith(_NEVER) or name in ("mcp", "fastmcp")
 
 
 def _severity(levelno: int) -> SeverityNumber:
@@ -58,7 +64,7 @@ class TraceLogHandler(logging.Handler):
         try:
             self._stand_in_for_last_resort(record)
             span_context = trace.get_current_span().get_span_context()
-            if not (span_context.is_valid and span_context.trace_flags.sampled) or record.name.startswith(_OWN):
+            if not (span_context.is_valid and span_context.trace_flags.sampled) or _never(record.name):
                 return
             attributes: dict[str, Any] = {
                 "code.file.path": record.pathname,

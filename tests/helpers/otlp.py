@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -30,6 +31,9 @@ class OtlpReceiver(BaseHTTPRequestHandler):
     """How long each answer takes (a slow backend)."""
     metrics_status: int = 200
     """What ``/v1/metrics`` answers (405: a traces-only backend such as Phoenix)."""
+    log_bodies: list[bytes] = []
+    logs_status: int = 200
+    """What ``/v1/logs`` answers."""
     lock = threading.Lock()
     arrived = threading.Condition(lock)
 
@@ -45,14 +49,17 @@ class OtlpReceiver(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.delay_s:
             threading.Event().wait(self.delay_s)  # a slow backend: the answer comes this much later
-        if self.path == "/v1/metrics":
-            self.metric_bodies.append(body)
-            if self.metrics_status != 200:
-                self.send_response(self.metrics_status)
+        if self.path in ("/v1/metrics", "/v1/logs"):
+            metrics = self.path == "/v1/metrics"
+            (self.metric_bodies if metrics else self.log_bodies).append(body)
+            status = self.metrics_status if metrics else self.logs_status
+            if status != 200:
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            self._reply(ExportMetricsServiceResponse().SerializeToString())
+            answer = ExportMetricsServiceResponse() if metrics else ExportLogsServiceResponse()
+            self._reply(answer.SerializeToString())
             return
         request = ExportTraceServiceRequest.FromString(body)
         self.bodies.append(body)
