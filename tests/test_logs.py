@@ -32,6 +32,11 @@ from mcp_tracing.store import SqliteSpanExporter, TraceStore
 from mcp_tracing.store._retention import apply as apply_retention
 from mcp_tracing.store.exporter import SqliteLogExporter
 
+try:
+    from mcp.server.mcpserver import Context  # mcp 2.x
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import Context  # type: ignore[no-redef,attr-defined]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -237,9 +242,9 @@ from opentelemetry import trace
 import mcp_tracing
 
 try:
-    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver import Context, MCPServer
 except ImportError:
-    from mcp.server.fastmcp import FastMCP as MCPServer
+    from mcp.server.fastmcp import Context, FastMCP as MCPServer
 
 logging.basicConfig(level=logging.INFO)  # this server shows INFO: its records are exported at INFO too
 mcp_tracing.configure("notes-server")
@@ -248,12 +253,13 @@ mcp_tracing.instrument_server(server)
 
 
 @server.tool()
-def read_note(name: str) -> str:
+async def read_note(name: str, ctx: Context) -> str:
     with trace.get_tracer("notes").start_as_current_span("notes.read"):
         logging.getLogger("notes").info("reading %s", name)
         logging.getLogger("notes").warning("%s is old", name)
         logging.getLogger("notes").debug("below this server's level: not exported")
-        return name
+    await ctx.info("the notification's text: s3cr3t")  # to the client, which records it under this tool's span
+    return name
 
 
 server.run()
@@ -304,12 +310,29 @@ def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_
         logs = store.logs(summary.trace_id)
     finally:
         store.close()
-    placed = [(spans[r.span_id or ""].name, r.service, r.level, r.body) for r in logs]
+    placed = [(spans[r.span_id or ""].name, spans[r.span_id or ""].kind, r.service, r.level, r.body) for r in logs]
     assert placed == [
-        ("execute_tool read_note", "notes-agent", "WARNING", "calling read_note"),
-        ("notes.read", "notes-server", "INFO", "reading todo"),
-        ("notes.read", "notes-server", "WARNING", "todo is old"),
+        ("execute_tool read_note", "INTERNAL", "notes-agent", "WARNING", "calling read_note"),
+        ("notes.read", "INTERNAL", "notes-server", "INFO", "reading todo"),
+        ("notes.read", "INTERNAL", "notes-server", "WARNING", "todo is old"),
+        # The MCP notification, recorded by the agent under the server's span its _meta named; no text by default.
+        ("tools/call read_note", "SERVER", "notes-agent", "INFO", ""),
     ]
+    assert logs[-1].attributes["mcp_tracing.log.size"] == len(b'"the notification\'s text: s3cr3t"')
+    cli = [sys.executable, "-m", "mcp_tracing.cli", "--store", str(store.path)]
+    shown = subprocess.run([*cli, "show", "--bars", "0"], env=env, capture_output=True, text=True, timeout=60)
+    lines = [re.sub(r"\[\d+ ms\]", "[N ms]", line) for line in shown.stdout.splitlines()]
+    tool_at = next(i for i, line in enumerate(lines) if "tools/call read_note" in line and "(notes-server)" in line)
+    assert lines[tool_at + 1 : tool_at + 5] == [
+        "    │     · INFO mcp: (33 bytes; the text is not recorded by default)",
+        "    │   └── notes.read [N ms] (notes-server)",
+        "    │         · INFO notes: reading todo",
+        "    │         · WARNING notes: todo is old",
+    ], "\n".join(lines)  # under the server's span: the notification, then the tool's own span and its records
+    listed = subprocess.run([*cli, "logs"], env=env, capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert listed[0] == f"trace {summary.trace_id}: 4 log records"
+    assert [line.split(" span ")[-1].split(" in ")[0] for line in listed[2::2]] == [r.span_id for r in logs]
+    assert "s3cr3t" not in shown.stdout + "\n".join(listed)
     # The agent configured no logging: Python's last resort still printed its warning, now with the ids.
     (agent_warning,) = [line for line in done.stderr.splitlines() if line.startswith("calling read_note")]
     assert agent_warning.startswith(f"calling read_note [trace_id={summary.trace_id} span_id=")
@@ -368,3 +391,83 @@ def test_over_otlp_records_go_to_the_logs_endpoint_and_a_backend_that_takes_none
     assert [(spans[span_id], text, level) for _, span_id, text, level in records] == [
         (f"step {n}", f"step {n}", "WARNING") for n in range(5)
     ]
+
+
+# ------------------------------------------------------------------------------ MCP log notifications
+
+
+class _Switchable(InMemoryLogRecordExporter):
+    """The process's one global LoggerProvider exports here; each test reads what it made."""
+
+
+_GLOBAL_LOGS = _Switchable()
+
+
+@pytest.fixture
+def global_logs() -> Iterator[_Switchable]:
+    """The global LoggerProvider (set once per process: OpenTelemetry refuses to replace it)."""
+    from opentelemetry import _logs
+
+    if not isinstance(_logs.get_logger_provider(), LoggerProvider):
+        provider = LoggerProvider(resource=Resource.create({"service.name": "agent"}))
+        provider.add_log_record_processor(SimpleLogRecordProcessor(_GLOBAL_LOGS))
+        _logs.set_logger_provider(provider)
+    _GLOBAL_LOGS.clear()
+    yield _GLOBAL_LOGS
+
+
+def _noisy_server() -> Any:
+    from helpers.inprocess import McpServer
+
+    server = McpServer("noisy")
+
+    @server.tool()
+    async def noisy(ctx: Context) -> str:  # type: ignore[type-arg]
+        await ctx.warning('token=s3cr3t in "postgres://u:hunter2@db/x"')
+        await ctx.log("debug", {"api_key": "k-123", "rows": 3}, logger_name="db")
+        return "ok"
+
+    return server
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("capture", [False, True], ids=["privacy defaults", "capture_content"])
+async def test_a_servers_log_notifications_become_records_under_its_tool_span_and_keep_text_out_by_default(
+    global_logs: _Switchable, capture: bool
+) -> None:
+    from helpers.inprocess import connected
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import mcp_tracing
+    from mcp_tracing.privacy import Privacy
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    server = mcp_tracing.instrument_server(_noisy_server(), tracer_provider=provider)
+    async with connected(server) as session:
+        # The client's privacy decides what it records of what its server sent.
+        mcp_tracing.trace_session(session, tracer_provider=provider, privacy=Privacy(capture_content=capture))
+        await session.initialize()
+        await session.call_tool("noisy", {})
+    (served,) = [s for s in spans.get_finished_spans() if s.name == "tools/call noisy" and s.kind.name == "SERVER"]
+    records = [item.log_record for item in global_logs.get_finished_logs()]
+    assert [(r.trace_id, r.span_id) for r in records] == [(served.context.trace_id, served.context.span_id)] * 2, (
+        "both under the server's tools/call span, the context its _meta carried"
+    )
+    warning, debug = records
+    assert (warning.severity_text, warning.severity_number and warning.severity_number.name) == ("WARNING", "WARN")
+    assert (debug.severity_text, debug.severity_number and debug.severity_number.name) == ("DEBUG", "DEBUG")
+    assert dict(warning.attributes or {}) == {
+        "mcp.log.level": "warning",
+        "mcp_tracing.log.size": len(json.dumps('token=s3cr3t in "postgres://u:hunter2@db/x"').encode()),
+        "mcp_tracing.log.source": "notifications/message",
+    }
+    assert dict(debug.attributes or {})["mcp.log.logger"] == "db"
+    assert [item.instrumentation_scope.name for item in global_logs.get_finished_logs()] == ["mcp", "db"]
+    if not capture:
+        assert [warning.body, debug.body] == ["", ""]
+        assert "s3cr3t" not in str(global_logs.get_finished_logs()[0].to_json())
+    else:
+        assert warning.body == 'token=s3cr3t in "postgres://u:[REDACTED]@db/x"'
+        assert json.loads(str(debug.body)) == {"api_key": "[REDACTED]", "rows": 3}

@@ -1,9 +1,14 @@
-"""Python ``logging`` on the trace.
+"""Python ``logging``, and the MCP log notifications a server sends, on the trace.
 
 A record written while a sampled span is current becomes an OpenTelemetry log record under that span (in the
 local store, or over OTLP logs, as ``configure()`` chose), and every record carries the current ids as fields,
 ``otelTraceID``, ``otelSpanID`` and ``otelTraceSampled`` (the names OpenTelemetry's logging instrumentation
 uses, so formats written for it work), for the application's own handlers and formats.
+
+A server's ``notifications/message`` (level, logger, data), received by a traced client, becomes a log record
+under the span the server sent it from (its ``_meta``), else under the client's session: level, logger and the
+data's size always, the data itself only where ``Privacy.capture_content`` opts in (redacted and capped as
+captured arguments are), since a server's log text can echo anything it was sent.
 
 Nothing about what the application prints changes, with one deliberate exception. A handler on the root logger
 stops Python's "last resort" (WARNING and above printed bare to stderr when a record finds no handler at all).
@@ -14,15 +19,37 @@ not set one, carries the ids.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import context as otel_context, trace
+from opentelemetry import _logs, context as otel_context, trace
 from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
 
-__all__ = ["TraceLogHandler", "install", "installed", "uninstall"]
+if TYPE_CHECKING:
+    from mcp_tracing.privacy import Privacy
+
+__all__ = ["MCP_LOG", "TraceLogHandler", "install", "installed", "record_notification", "uninstall"]
+
+MCP_LOG: Final = "notifications/message"
+_MCP_SEVERITY: Final = {
+    "debug": SeverityNumber.DEBUG,
+    "info": SeverityNumber.INFO,
+    "notice": SeverityNumber.INFO2,
+    "warning": SeverityNumber.WARN,
+    "error": SeverityNumber.ERROR,
+    "critical": SeverityNumber.FATAL,
+    "alert": SeverityNumber.FATAL2,
+    "emergency": SeverityNumber.FATAL3,
+}
+"""The MCP (syslog) levels as OpenTelemetry severities."""
+_TEXT_LIMIT: Final = 256
+_logger = logging.getLogger(__name__)
 
 _NEVER: Final = ("opentelemetry", "mcp_tracing.store", "mcp.", "fastmcp.")
 """Loggers whose records are never exported: OpenTelemetry's and the store's (an exporter's warning could feed
@@ -159,3 +186,40 @@ def uninstall() -> None:
     factory = _state.pop("factory", None)
     if factory is not None and getattr(logging.getLogRecordFactory(), "mcp_tracing_wraps", None) is factory:
         logging.setLogRecordFactory(factory)
+
+
+def record_notification(params: Mapping[str, Any] | None, context: Context | None, privacy: Privacy) -> None:
+    """A server's ``notifications/message`` as a log record under ``context`` (the current context when
+    ``None``); see the module docstring. Never raises; does nothing without an SDK ``LoggerProvider``."""
+    provider = _logs.get_logger_provider()
+    if not isinstance(provider, SdkLoggerProvider) or not isinstance(params, Mapping):
+        return
+    try:
+        level = str(params.get("level") or "")[:_TEXT_LIMIT]
+        name = params.get("logger")
+        logger = str(name)[:_TEXT_LIMIT] if name is not None else None
+        data = params.get("data")
+        size = len(json.dumps(data, ensure_ascii=False, default=str).encode())
+        attributes: dict[str, Any] = {
+            "mcp.log.level": level,
+            "mcp_tracing.log.size": size,
+            "mcp_tracing.log.source": MCP_LOG,
+        }
+        if logger is not None:
+            attributes["mcp.log.logger"] = logger
+        body = ""
+        if privacy.capture_content:
+            redacted = privacy.redact(data)
+            body = redacted[: privacy.max_length] if isinstance(redacted, str) else privacy.render(data)
+        provider.get_logger(logger or "mcp").emit(
+            LogRecord(
+                timestamp=time.time_ns(),
+                context=context if context is not None else otel_context.get_current(),
+                severity_text=level.upper() or None,
+                severity_number=_MCP_SEVERITY.get(level.lower(), SeverityNumber.UNSPECIFIED),
+                body=body,
+                attributes=attributes,
+            )
+        )
+    except Exception:
+        _logger.debug("mcp_tracing could not record a log notification", exc_info=True)

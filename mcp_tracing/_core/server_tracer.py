@@ -18,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 
 from mcp_tracing._core import attributes as attr, spans as _spans
 from mcp_tracing._core.client_tracer import ClientTracer
+from mcp_tracing._core.logs import record_notification
 from mcp_tracing._core.policy import Policy, stricter
 from mcp_tracing._core.request_info import HttpRequestInfo, request_info
 from mcp_tracing._core.switch import ALWAYS_ON, Switch
@@ -194,6 +195,17 @@ class ServerTracer:
     def _measure(self, span: Span | None, attributes: dict[str, Any], error: str | None, seconds: float) -> None:
         if self.metrics is not None and self.metrics.enabled:
             self.metrics.server_operation(seconds, _spans.operation_attributes(span, attributes, error))
+
+    def log_notification(self, params: Mapping[str, Any] | None, meta: object) -> None:
+        """A ``notifications/message`` from the peer as a log record under the span it was sent from (its
+        ``_meta``), else where its span would go (``_core/logs``); never raises."""
+        if not self.switch.active():
+            return
+        try:
+            parent, _ = self.placement(meta)
+        except Exception:
+            parent = None
+        record_notification(params, parent, self.privacy)
 
     @contextmanager
     def _attached(self, meta: object, http: HttpRequestInfo | None, http_session: bool) -> Generator[None, None, None]:

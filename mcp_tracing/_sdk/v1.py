@@ -21,6 +21,7 @@ from opentelemetry.trace import Span
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.client_tracer import ClientTracer
+from mcp_tracing._core.logs import MCP_LOG
 from mcp_tracing._core.registry import transport_of
 from mcp_tracing._core.server_tracer import ServerTracer, http_info
 from mcp_tracing._sdk.common import OUTBOUND, connection_tracer, is_http_session
@@ -125,11 +126,25 @@ def _trace_v1_inbound(session: Any, tracer: ServerTracer) -> None:
         method = getattr(root, "method", None)
         if not isinstance(method, str):
             return await received_notification(notification, *args, **kwargs)
-        with tracer.span(method, None, getattr(getattr(root, "params", None), "meta", None)):
+        meta = getattr(getattr(root, "params", None), "meta", None)
+        if method == MCP_LOG:
+            tracer.log_notification(_v1_log_params(getattr(root, "params", None)), meta)
+        with tracer.span(method, None, meta):
             return await received_notification(notification, *args, **kwargs)
 
     session._received_request = traced_received_request
     session._received_notification = traced_received_notification
+
+
+def _v1_log_params(params: object) -> dict[str, Any] | None:
+    """The fields of a 1.x ``LoggingMessageNotificationParams`` a log record takes."""
+    if params is None:
+        return None
+    return {
+        "level": getattr(params, "level", None),
+        "logger": getattr(params, "logger", None),
+        "data": getattr(params, "data", None),
+    }
 
 
 def _record_v1_responses(

@@ -26,6 +26,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.client_tracer import ACTIVE_CLIENT_SPAN, ClientTracer
+from mcp_tracing._core.logs import MCP_LOG
 from mcp_tracing._core.registry import transport_of
 from mcp_tracing._core.server_tracer import ServerTracer, TracingServerMiddleware, http_info
 from mcp_tracing._core.shared_patch import SharedPatch
@@ -179,6 +180,8 @@ def _trace_v2_inbound(dispatcher: Any, tracer: ServerTracer) -> None:
 
     def notified(on_notify: Callable[..., Any]) -> Callable[..., Any]:
         async def traced_on_notify(dctx: Any, method: str, params: Mapping[str, Any] | None) -> Any:
+            if method == MCP_LOG:
+                tracer.log_notification(params, _meta_of(params))
             with tracer.span(method, None, _meta_of(params)):
                 return await on_notify(dctx, method, params)
 

@@ -31,8 +31,11 @@ def nested_prefix(tree_line: str) -> str:
     return prefix + "  "
 
 
-def _first_line(body: str) -> str:
-    lines = body.splitlines() or [""]
+def _text(record: LogRecord) -> str:
+    """The first line of the message (``…`` when there are more), or what is known of one not recorded."""
+    if not record.body and "mcp_tracing.log.size" in record.attributes:
+        return f"({record.attributes['mcp_tracing.log.size']} bytes; the text is not recorded by default)"
+    lines = record.body.splitlines() or [""]
     return lines[0] + (" …" if len(lines) > 1 else "")
 
 
@@ -40,7 +43,7 @@ def log_line(prefix: str, record: LogRecord, colour: bool) -> Line:
     """``prefix`` then ``· LEVEL logger: message`` (the first line of it), escaped for the terminal."""
     level = record.level or "-"
     logger = terminal_safe(record.logger or "-")
-    line = Line(f"{prefix}· {terminal_safe(level)} {logger}: {terminal_safe(_first_line(record.body))}")
+    line = Line(f"{prefix}· {terminal_safe(level)} {logger}: {terminal_safe(_text(record))}")
     if colour and (record.severity or 0) >= 17:  # OpenTelemetry's ERROR and above
         return line.style_words([(terminal_safe(level), ERROR)])
     if colour and (record.severity or 0) >= 13:  # WARN
@@ -73,6 +76,6 @@ def print_logs(
         where = " › ".join(reversed(path)) if path else "(span not in the store)"
         screen.line(
             f"{_clock(record.time_ns)} {terminal_safe(record.level or '-'):<8} {terminal_safe(record.service or '-')} "
-            f"{terminal_safe(record.logger or '-')}: {terminal_safe(_first_line(record.body))}"
+            f"{terminal_safe(record.logger or '-')}: {terminal_safe(_text(record))}"
         )
         screen.line(f"    span {record.span_id or '-'} in {terminal_safe(where)}")
