@@ -50,8 +50,10 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import unwrap
 
 from mcp_tracing._core import attributes as attr, settings
+from mcp_tracing._core.commands import command_name
 from mcp_tracing._core.environment import EXPORTER_VARIABLES, FORWARD_PREFIXES, NOT_FORWARDED, telemetry_environment
 from mcp_tracing._core.registry import registered_transport, sdk_original
+from mcp_tracing._core.stderr_logs import stderr_lines
 from mcp_tracing._core.transport import TransportInfo
 from mcp_tracing.metrics import measured_session
 from mcp_tracing.propagation import inject_env
@@ -121,7 +123,9 @@ async def stdio_client(
 
     Args:
         server: ``StdioServerParameters``; not modified (a copy is spawned).
-        errlog: where the child's stderr goes, as in the SDK.
+        errlog: where the child's stderr goes, as in the SDK. Where logs are recorded (``configure()``), each
+            line is also a log record under the span current here, unless ``MCP_TRACING_STDERR_LOGS=off``
+            (``mcp_tracing._core.stderr_logs``).
         server_name: the ``mcp_tracing.server.name`` of sessions on this transport (by default the name the
             server gives in ``initialize``); ``trace_session(server_name=)`` wins over it.
         exit_grace: seconds the server may take to exit after its stdin closes, before the SDK's SIGTERM
@@ -137,10 +141,19 @@ async def stdio_client(
     grace = exit_grace_s(exit_grace)
     sdk_stdio_client = sdk_original("mcp.client.stdio", "stdio_client")
     info = TransportInfo(attr.TRANSPORT_PIPE, server_name=server_name)
-    with measured_session(info), _patient_termination(grace):
-        async with sdk_stdio_client(traced_parameters(server), errlog) as streams:
-            with registered_transport(streams, info):
-                yield streams
+    name = server_name or command_name([str(server.command), *map(str, server.args or [])])
+    lines = stderr_lines(errlog, name)
+    try:
+        with measured_session(info), _patient_termination(grace):
+            async with sdk_stdio_client(traced_parameters(server), lines.child_end if lines else errlog) as streams:
+                if lines is not None:
+                    lines.spawned()
+                with registered_transport(streams, info):
+                    yield streams
+    finally:
+        if lines is not None:
+            lines.spawned()  # (again, harmless) a spawn that failed never took it
+            await anyio.to_thread.run_sync(lines.wait, 1.0)  # the last lines, written as the server exited
 
 
 # ------------------------------------------------------------------------------------------ exit grace

@@ -258,7 +258,9 @@ async def read_note(name: str, ctx: Context) -> str:
         logging.getLogger("notes").info("reading %s", name)
         logging.getLogger("notes").warning("%s is old", name)
         logging.getLogger("notes").debug("below this server's level: not exported")
-    await ctx.info("the notification's text: s3cr3t")  # to the client, which records it under this tool's span
+    # To the client, which records it under this tool's span. (Built here: a warning printing this source line
+    # to stderr, which is recorded, would otherwise show the text.)
+    await ctx.info("the notification's text: " + "s3" + "cr3t")
     return name
 
 
@@ -310,6 +312,8 @@ def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_
         logs = store.logs(summary.trace_id)
     finally:
         store.close()
+    from_stderr = [r for r in logs if r.attributes.get("mcp_tracing.log.source") == "stderr"]
+    logs = [r for r in logs if r not in from_stderr]
     placed = [(spans[r.span_id or ""].name, spans[r.span_id or ""].kind, r.service, r.level, r.body) for r in logs]
     assert placed == [
         ("execute_tool read_note", "INTERNAL", "notes-agent", "WARNING", "calling read_note"),
@@ -319,6 +323,10 @@ def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_
         ("tools/call read_note", "SERVER", "notes-agent", "INFO", ""),
     ]
     assert logs[-1].attributes["mcp_tracing.log.size"] == len(b'"the notification\'s text: s3cr3t"')
+    # The server's stderr (its basicConfig handler's lines), recorded by the agent under the span of the spawn.
+    root = next(s for s in spans.values() if s.parent_id is None)
+    assert {(r.span_id, r.logger, r.service) for r in from_stderr} == {(root.span_id, "server", "notes-agent")}
+    assert {"INFO:notes:reading todo", "WARNING:notes:todo is old"} <= {r.body for r in from_stderr}
     cli = [sys.executable, "-m", "mcp_tracing.cli", "--store", str(store.path)]
     shown = subprocess.run([*cli, "show", "--bars", "0"], env=env, capture_output=True, text=True, timeout=60)
     lines = [re.sub(r"\[\d+ ms\]", "[N ms]", line) for line in shown.stdout.splitlines()]
@@ -330,8 +338,10 @@ def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_
         "    │         · WARNING notes: todo is old",
     ], "\n".join(lines)  # under the server's span: the notification, then the tool's own span and its records
     listed = subprocess.run([*cli, "logs"], env=env, capture_output=True, text=True, timeout=60).stdout.splitlines()
-    assert listed[0] == f"trace {summary.trace_id}: 4 log records"
-    assert [line.split(" span ")[-1].split(" in ")[0] for line in listed[2::2]] == [r.span_id for r in logs]
+    assert listed[0] == f"trace {summary.trace_id}: {len(logs) + len(from_stderr)} log records"
+    assert {line.split(" span ")[-1].split(" in ")[0] for line in listed[2::2]} == {r.span_id for r in logs} | {
+        root.span_id
+    }
     assert "s3cr3t" not in shown.stdout + "\n".join(listed)
     # The agent configured no logging: Python's last resort still printed its warning, now with the ids.
     (agent_warning,) = [line for line in done.stderr.splitlines() if line.startswith("calling read_note")]
@@ -471,3 +481,63 @@ async def test_a_servers_log_notifications_become_records_under_its_tool_span_an
     else:
         assert warning.body == 'token=s3cr3t in "postgres://u:[REDACTED]@db/x"'
         assert json.loads(str(debug.body)) == {"api_key": "[REDACTED]", "rows": 3}
+
+
+# ------------------------------------------------------------------------------------ a server's stderr
+
+
+CHILD = r"""
+import os, sys
+os.write(2, b"first line\n")
+os.write(2, b"caf\xc3\xa9 \xff half")
+os.write(2, b" a line\r\n")
+os.write(2, b"x" * 20000 + b"\n")
+os.write(2, b"no newline at the end")
+"""
+
+
+@pytest.mark.subprocess
+def test_a_childs_stderr_passes_through_byte_for_byte_and_each_line_is_a_record_under_the_spawn_span(
+    global_logs: _Switchable, tmp_path: Path
+) -> None:
+    from mcp_tracing._core.stderr_logs import LINE_LIMIT, stderr_lines
+
+    errlog = (tmp_path / "err").open("wb")
+    with TracerProvider().get_tracer("t").start_as_current_span("spawner") as spawner:
+        lines = stderr_lines(errlog, "child")
+    assert lines is not None
+    try:
+        child = subprocess.Popen([sys.executable, "-c", CHILD], stderr=lines.child_end)
+    finally:
+        lines.spawned()
+    assert child.wait(timeout=30) == 0
+    assert lines.wait(10)
+    errlog.close()
+    expected = b"first line\ncaf\xc3\xa9 \xff half a line\r\n" + b"x" * 20000 + b"\nno newline at the end"
+    assert (tmp_path / "err").read_bytes() == expected
+    records = [item.log_record for item in global_logs.get_finished_logs()]
+    assert [r.body for r in records] == [
+        "first line",
+        "café \ufffd half a line",
+        "x" * LINE_LIMIT,
+        "x" * LINE_LIMIT,
+        "x" * (20000 - 2 * LINE_LIMIT),
+        "no newline at the end",
+    ]
+    context = spawner.get_span_context()
+    assert {(r.trace_id, r.span_id) for r in records} == {(context.trace_id, context.span_id)}
+    assert dict(records[0].attributes or {}) == {"mcp_tracing.log.source": "stderr", "mcp_tracing.server.name": "child"}
+    assert {item.instrumentation_scope.name for item in global_logs.get_finished_logs()} == {"child"}
+
+
+def test_a_childs_stderr_is_left_alone_when_switched_off_or_outside_a_sampled_span(
+    global_logs: _Switchable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_tracing._core.stderr_logs import STDERR_LOGS_ENV, stderr_lines
+
+    assert stderr_lines(sys.stderr, "child") is None  # no span: nothing to put the lines under
+    with TracerProvider(sampler=ALWAYS_OFF).get_tracer("t").start_as_current_span("unsampled"):
+        assert stderr_lines(sys.stderr, "child") is None
+    monkeypatch.setenv(STDERR_LOGS_ENV, "off")
+    with TracerProvider().get_tracer("t").start_as_current_span("s"):
+        assert stderr_lines(sys.stderr, "child") is None

@@ -24,6 +24,7 @@ from mcp_tracing._core import attributes as attr
 from mcp_tracing._core.registry import IS_V2
 from mcp_tracing.privacy import args_hash
 from mcp_tracing.proxy import SERVER_EXITED, Framer, Proxy, command_name, messages
+from mcp_tracing.store import TraceStore
 from mcp_tracing.store.records import span_record
 from mcp_tracing.testing import SpanRecord
 
@@ -357,3 +358,29 @@ def test_the_wrapped_servers_name_comes_from_the_flag_the_handshake_or_the_comma
     proxy.close(exited=False)
     (call,) = [s for s in exporter.get_finished_spans() if s.name == "tools/call forecast"]
     assert (call.attributes or {})[attr.SERVER_NAME] == expected
+
+
+async def test_a_wrapped_servers_stderr_passes_through_and_each_line_is_a_record_under_its_session_span(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "t.db"
+    server = "import sys; sys.stderr.write('starting\\nready on stdio\\n'); sys.stdin.read(); sys.stderr.write('bye')"
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [*WRAP[:-1], "--server-name", "weather", "--", sys.executable, "-c", server],
+            input=b"",
+            env=proxy_env(store, TRACEPARENT=TRACEPARENT),
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b"starting\nready on stdio\nbye"  # byte for byte, as unwrapped
+    reader = TraceStore(store)
+    try:
+        trace_id = TRACEPARENT.split("-")[1]
+        (session,) = [s for s in reader.spans(trace_id) if s.name == attr.SERVER_SESSION_SPAN]
+        logs = reader.logs(trace_id)
+    finally:
+        reader.close()
+    assert [(r.body, r.span_id, r.logger, r.service) for r in logs] == [
+        (text, session.span_id, "weather", "proxy") for text in ("starting", "ready on stdio", "bye")
+    ]

@@ -39,9 +39,14 @@ def _text(record: LogRecord) -> str:
     return lines[0] + (" …" if len(lines) > 1 else "")
 
 
+def _level(record: LogRecord) -> str:
+    """The record's level; ``stderr`` for a line a server wrote there (it has none)."""
+    return record.level or ("stderr" if record.attributes.get("mcp_tracing.log.source") == "stderr" else "-")
+
+
 def log_line(prefix: str, record: LogRecord, colour: bool) -> Line:
     """``prefix`` then ``· LEVEL logger: message`` (the first line of it), escaped for the terminal."""
-    level = record.level or "-"
+    level = _level(record)
     logger = terminal_safe(record.logger or "-")
     line = Line(f"{prefix}· {terminal_safe(level)} {logger}: {terminal_safe(_text(record))}")
     if colour and (record.severity or 0) >= 17:  # OpenTelemetry's ERROR and above
@@ -75,7 +80,7 @@ def print_logs(
             span = by_id.get(span.parent_id or "")
         where = " › ".join(reversed(path)) if path else "(span not in the store)"
         screen.line(
-            f"{_clock(record.time_ns)} {terminal_safe(record.level or '-'):<8} {terminal_safe(record.service or '-')} "
+            f"{_clock(record.time_ns)} {terminal_safe(_level(record)):<8} {terminal_safe(record.service or '-')} "
             f"{terminal_safe(record.logger or '-')}: {terminal_safe(_text(record))}"
         )
         screen.line(f"    span {record.span_id or '-'} in {terminal_safe(where)}")

@@ -315,6 +315,10 @@ class Proxy:
 
     # ---------------------------------------------------------------------------------------- end
 
+    def session_context(self) -> Context:
+        """The context of the server's session span: its stderr lines are recorded under it."""
+        return trace.set_span_in_context(self.session)
+
     def abandon(self) -> None:
         """Forgets the session: the server never started. Its span is never ended, so never exported."""
         self.session = trace.INVALID_SPAN

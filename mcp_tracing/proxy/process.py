@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from mcp_tracing._core.commands import command_name as command_name
+from mcp_tracing._core.stderr_logs import stderr_lines
 from mcp_tracing.proxy.framing import Framer
 from mcp_tracing.proxy.observer import Proxy
 
@@ -55,13 +56,24 @@ def _pump(source: int, target: int, observe: Callable[[bytes, int], None], on_en
 
 
 def run(command: Sequence[str], proxy: Proxy, *, stdin: int = 0, stdout: int = 1) -> int:
-    """Runs ``command`` behind ``stdin``/``stdout``; returns its exit status (negative: the signal it died of)."""
+    """Runs ``command`` behind ``stdin``/``stdout``; returns its exit status (negative: the signal it died of).
+    Its stderr goes where this process's goes, each line also a log record under the session span."""
+    lines = stderr_lines(sys.stderr, proxy.server_name or command_name(command), proxy.session_context())
     try:
-        child = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        child = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=lines.child_end if lines is not None else None,
+            bufsize=0,
+        )
     except OSError as exc:
         proxy.abandon()  # nothing ran: no trace of it (a one-span trace would look like a server that did)
         print(f"mcp-tracing wrap: cannot start {command[0]}: {exc.strerror or exc}", file=sys.stderr)
         return 127
+    finally:
+        if lines is not None:
+            lines.spawned()
     assert child.stdin is not None and child.stdout is not None
     to_server, from_server = child.stdin, child.stdout
     previous = _forward_signals(child)
@@ -90,6 +102,8 @@ def run(command: Sequence[str], proxy: Proxy, *, stdin: int = 0, stdout: int = 1
         status = child.wait()
     finally:
         _restore_signals(previous)
+    if lines is not None:
+        lines.wait(1.0)  # the last lines, written as it exited
     proxy.close(exited=True)
     return status
 
@@ -116,26 +130,6 @@ def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, Any]:
 def _restore_signals(previous: Mapping[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
-
-
-_LAUNCHERS: Final = frozenset(
-    {"python", "python3", "node", "npx", "uv", "uvx", "bun", "bunx", "deno", "pipx", "sh", "bash"}
-)
-
-"""Commands that run another program: the server is named after what they run, not after them."""
-
-
-def command_name(argv: Sequence[str]) -> str:
-    """A name for the server a command starts, when it gives none: the program, or for a launcher (``python``,
-    ``npx``, ``uvx``, ...) the first argument that is not an option (``weather_server``, ``server-everything``)."""
-    words = [os.path.basename(word.rstrip("/")) for word in argv if word]
-    program = words[0] if words else "server"
-    if re.sub(r"[\d.]+$", "", program) in _LAUNCHERS:
-        for word in words[1:]:
-            if not word.startswith("-") and word not in ("run", "exec", "x"):
-                program = word
-                break
-    return re.sub(r"\.(py|js|mjs|ts)$", "", program) or "server"
 
 
 def main(argv: Sequence[str], *, server_name: str | None = None, service_name: str | None = None) -> int:
