@@ -1,4 +1,4 @@
-"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``, ``logs``, ``wrap``.
+"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``, ``logs``, ``wrap``, ``collect``.
 
     mcp-tracing demo                          # run the scripted agent, print its trace
     mcp-tracing traces --errors --since 1h    # recent traces, filtered
@@ -11,6 +11,7 @@
     mcp-tracing analyze --since 1h            # the costliest problems across recent traces
     mcp-tracing logs 4bf92f35                 # the trace's log records in time order, with their span paths
     mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
+    mcp-tracing collect                       # OTLP/HTTP from any process on 127.0.0.1:4318, into the store
 
 ``--json`` prints data instead of text. ``--store FILE`` goes before or after the command. Errors are one line on
 stderr with exit status 1; bad usage (an unknown option, a bad filter or threshold) exits 2.
@@ -109,6 +110,20 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
     show.add_argument(
         "--logs", action=argparse.BooleanOptionalAction, default=True, help="the log records under their spans"
+    )
+
+    collect = commands.add_parser(
+        "collect", parents=[common], help="receive OTLP/HTTP from any process into the store (127.0.0.1:4318)"
+    )
+    collect.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    collect.add_argument("--port", type=_port, default=4318, help="port (default 4318, OTLP/HTTP's)")
+    collect.add_argument(
+        "--max-body", type=_positive, default=32 * 1024 * 1024, metavar="BYTES", help="body size limit (32 MiB)"
+    )
+    collect.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on an address other than loopback: anyone who reaches it can write into your store",
     )
 
     logs = commands.add_parser("logs", parents=[common], help="a trace's log records in time order, with span paths")
@@ -438,6 +453,8 @@ def _run(args: argparse.Namespace) -> int:
             os.environ["MCP_TRACING_STORE"] = args.store  # the demo's spawned servers write there too
         if args.command == "demo":
             return _demo(args.json, args.width)
+        if args.command == "collect":
+            return _collect(args)
         if args.command == "wrap":
             from mcp_tracing.proxy import main as wrap
 
@@ -486,6 +503,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"mcp-tracing: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port from 0 to 65535: {text!r}")
+    return int(text)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from mcp_tracing.collect import is_loopback, serve
+    from mcp_tracing.store import SqliteSpanExporter
+
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            raise _UsageError(f"--host {args.host} is not loopback; add --allow-remote to listen there")
+        print(
+            f"mcp-tracing collect: warning: listening on {args.host}: anyone who reaches it can write into the store",
+            file=sys.stderr,
+        )
+    return serve(SqliteSpanExporter(args.store), host=args.host, port=args.port, max_body=args.max_body)
 
 
 def _latest(store: TraceStore) -> str:

@@ -141,7 +141,12 @@ class SqliteSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         pid = os.getpid()
         records = [span_record(span, pid) for span in spans]
-        return SpanExportResult.SUCCESS if self._write(records, "spans", self._insert) else SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if self.write_spans(records) else SpanExportResult.FAILURE
+
+    def write_spans(self, records: Sequence[SpanRecord]) -> bool:
+        """Writes spans received as records (``mcp-tracing collect``) as ``export`` writes its own; never
+        raises."""
+        return self._write(records, "spans", self._insert)
 
     def write_logs(self, records: Sequence[LogRecord]) -> bool:
         """Writes log records into the store this exporter writes (``SqliteLogExporter``); never raises."""
