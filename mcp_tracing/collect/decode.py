@@ -119,11 +119,17 @@ def _id(raw: bytes, size: int) -> str | None:
     return raw.hex() if len(raw) == size and any(raw) else None
 
 
+def _origin(resource_attributes: Any) -> tuple[str | None, int | None]:
+    """The service and process a resource names."""
+    resource = _attributes(resource_attributes)
+    service, pid = resource.get("service.name"), resource.get("process.pid")
+    return (str(service) if service is not None else None), (pid if isinstance(pid, int) else None)
+
+
 def span_records(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
     """The spans of a trace export with a valid trace and span id (others are skipped)."""
     for resource_spans in request.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
-        service, pid = resource.get("service.name"), resource.get("process.pid")
+        service, pid = _origin(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 trace_id, span_id = _id(span.trace_id, 16), _id(span.span_id, 8)
@@ -138,8 +144,8 @@ def span_records(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
                     start_ns=span.start_time_unix_nano,
                     end_ns=max(span.end_time_unix_nano, span.start_time_unix_nano),
                     status=Status.StatusCode.Name(span.status.code).removeprefix("STATUS_CODE_"),
-                    service=str(service) if service is not None else None,
-                    pid=pid if isinstance(pid, int) else None,
+                    service=service,
+                    pid=pid,
                     attributes=_attributes(span.attributes),
                     links=tuple(link.span_id.hex() for link in span.links),
                     events=tuple(event.name for event in span.events),
@@ -149,8 +155,7 @@ def span_records(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
 def log_records(request: ExportLogsServiceRequest) -> Iterator[LogRecord]:
     """The log records of a logs export that belong to a trace (others are skipped: the store holds traces)."""
     for resource_logs in request.resource_logs:
-        resource = _attributes(resource_logs.resource.attributes)
-        service, pid = resource.get("service.name"), resource.get("process.pid")
+        service, pid = _origin(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 trace_id = _id(record.trace_id, 16)
@@ -166,8 +171,8 @@ def log_records(request: ExportLogsServiceRequest) -> Iterator[LogRecord]:
                     level=record.severity_text or _severity_name(record.severity_number),
                     logger=scope_logs.scope.name or None,
                     body=bounded(text, BODY_LIMIT),
-                    service=str(service) if service is not None else None,
-                    pid=pid if isinstance(pid, int) else None,
+                    service=service,
+                    pid=pid,
                     attributes=_attributes(record.attributes),
                 )
 
