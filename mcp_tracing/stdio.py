@@ -123,8 +123,8 @@ async def stdio_client(
 
     Args:
         server: ``StdioServerParameters``; not modified (a copy is spawned).
-        errlog: where the child's stderr goes, as in the SDK. Where logs are recorded (``configure()``), each
-            line is also a log record under the span current here, unless ``MCP_TRACING_STDERR_LOGS=off``
+        errlog: where the child's stderr goes, as in the SDK. With ``MCP_TRACING_STDERR_LOGS=on`` and logs
+            recorded (``configure()``), each line is also a log record under the span current here
             (``mcp_tracing._core.stderr_logs``).
         server_name: the ``mcp_tracing.server.name`` of sessions on this transport (by default the name the
             server gives in ``initialize``); ``trace_session(server_name=)`` wins over it.

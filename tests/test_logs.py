@@ -298,7 +298,7 @@ anyio.run(main)
 def test_records_of_an_agent_and_its_stdio_server_land_under_their_spans_in_one_store(tmp_path: Path) -> None:
     (tmp_path / "server.py").write_text(SERVER)
     (tmp_path / "agent.py").write_text(AGENT)
-    env = clean_env(HOME=str(tmp_path))
+    env = clean_env(HOME=str(tmp_path), MCP_TRACING_STDERR_LOGS="on")
     env.pop("XDG_DATA_HOME", None)
     done = subprocess.run(
         [sys.executable, "agent.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
@@ -498,9 +498,11 @@ os.write(2, b"no newline at the end")
 
 @pytest.mark.subprocess
 def test_a_childs_stderr_passes_through_byte_for_byte_and_each_line_is_a_record_under_the_spawn_span(
-    global_logs: _Switchable, tmp_path: Path
+    global_logs: _Switchable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcp_tracing._core.stderr_logs import LINE_LIMIT, stderr_lines
+    from mcp_tracing._core.stderr_logs import LINE_LIMIT, STDERR_LOGS_ENV, stderr_lines
+
+    monkeypatch.setenv(STDERR_LOGS_ENV, "on")
 
     errlog = (tmp_path / "err").open("wb")
     with TracerProvider().get_tracer("t").start_as_current_span("spawner") as spawner:
@@ -530,14 +532,17 @@ def test_a_childs_stderr_passes_through_byte_for_byte_and_each_line_is_a_record_
     assert {item.instrumentation_scope.name for item in global_logs.get_finished_logs()} == {"child"}
 
 
-def test_a_childs_stderr_is_left_alone_when_switched_off_or_outside_a_sampled_span(
+def test_a_childs_stderr_is_left_alone_unless_asked_for_and_outside_a_sampled_span(
     global_logs: _Switchable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Off by default: a server's stderr carries what its SDK prints of failing calls (arguments, exception
+    text), which the privacy defaults keep out of every record."""
     from mcp_tracing._core.stderr_logs import STDERR_LOGS_ENV, stderr_lines
 
+    monkeypatch.delenv(STDERR_LOGS_ENV, raising=False)
+    with TracerProvider().get_tracer("t").start_as_current_span("s"):
+        assert stderr_lines(sys.stderr, "child") is None
+    monkeypatch.setenv(STDERR_LOGS_ENV, "on")
     assert stderr_lines(sys.stderr, "child") is None  # no span: nothing to put the lines under
     with TracerProvider(sampler=ALWAYS_OFF).get_tracer("t").start_as_current_span("unsampled"):
-        assert stderr_lines(sys.stderr, "child") is None
-    monkeypatch.setenv(STDERR_LOGS_ENV, "off")
-    with TracerProvider().get_tracer("t").start_as_current_span("s"):
         assert stderr_lines(sys.stderr, "child") is None

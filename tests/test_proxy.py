@@ -369,7 +369,7 @@ async def test_a_wrapped_servers_stderr_passes_through_and_each_line_is_a_record
         done = await anyio.run_process(
             [*WRAP[:-1], "--server-name", "weather", "--", sys.executable, "-c", server],
             input=b"",
-            env=proxy_env(store, TRACEPARENT=TRACEPARENT),
+            env=proxy_env(store, TRACEPARENT=TRACEPARENT, MCP_TRACING_STDERR_LOGS="on"),
             check=False,
         )
     assert done.returncode == 0, done.stderr

@@ -6,8 +6,10 @@ makes each complete line a log record under a context (the span current at the s
 span), with the server's name as the logger and ``mcp_tracing.log.source=stderr``. A line longer than
 ``LINE_LIMIT`` bytes is recorded in pieces of that size; text is decoded as UTF-8 with replacements.
 
-Only where an SDK ``LoggerProvider`` is installed (``configure()`` installs one unless ``MCP_TRACING_LOGS=off``)
-and ``MCP_TRACING_STDERR_LOGS`` is not ``off``: otherwise the child gets the stderr it always had. The thread
+Only where asked (``MCP_TRACING_STDERR_LOGS=on``) and an SDK ``LoggerProvider`` is installed (``configure()``
+installs one unless ``MCP_TRACING_LOGS=off``): otherwise the child gets the stderr it always had. Off by default
+because a server's stderr carries what its SDK prints of a failing call, argument values and exception text
+included, which the privacy defaults keep out of every span and log record. The thread
 ends when the last holder of the pipe (the child, and any process it started with the same stderr) exits.
 """
 
@@ -34,10 +36,10 @@ _logger = logging.getLogger(__name__)
 
 
 def stderr_lines(errlog: Any, name: str, context: Context | None = None) -> StderrLines | None:
-    """A ``StderrLines`` for a child about to be spawned, or ``None`` where its stderr is left as it was (no SDK
-    logger provider, ``MCP_TRACING_STDERR_LOGS=off``, or no sampled span in ``context`` to put lines under)."""
+    """A ``StderrLines`` for a child about to be spawned, or ``None`` where its stderr is left as it was (not asked
+    for with ``MCP_TRACING_STDERR_LOGS=on``, no SDK logger provider, or no sampled span in ``context``)."""
     provider = _logs.get_logger_provider()
-    if not isinstance(provider, LoggerProvider) or not settings.flag(STDERR_LOGS_ENV, default=True):
+    if not settings.flag(STDERR_LOGS_ENV) or not isinstance(provider, LoggerProvider):
         return None
     span_context = trace.get_current_span(context).get_span_context()
     if not (span_context.is_valid and span_context.trace_flags.sampled):
