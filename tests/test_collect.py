@@ -282,3 +282,85 @@ def test_the_demo_exported_over_otlp_to_the_receiver_lands_whole_in_its_store(
         store.close()
     assert len(spans) == 41 and {s.service for s in spans} == {"demo-agent", "files-server", "sql-server"}
     assert not (tmp_path / ".local").exists()  # nothing went to a store of the demo's own
+
+
+def _node_modules() -> Path:
+    """The Node packages of tests/servers/node_server.mjs (scripts/test installs them; .ci/run always has them)."""
+    import os
+    import shutil
+
+    path = os.environ.get("MCP_TRACING_NODE_MODULES")
+    if not path or not Path(path).is_dir() or shutil.which("node") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install the Node server's packages (scripts/test: .npm-node-server)")
+        pytest.skip("MCP_TRACING_NODE_MODULES is not set (scripts/test installs them with npm and sets it)")
+    return Path(path)
+
+
+NODE_AGENT = """
+import sys
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+
+import mcp_tracing
+from mcp_tracing import agent
+
+
+async def main() -> None:
+    mcp_tracing.configure("py-agent")
+    params = StdioServerParameters(command="node", args=[sys.argv[1]])
+    async with agent.session(agent_type="py-agent"):
+        async with mcp_tracing.stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            mcp_tracing.trace_session(session)
+            await session.initialize()
+            async with agent.tool_call("add"):
+                result = await session.call_tool("add", {"a": 2, "b": 3})
+    print(result.content[0].text)
+
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    "protocol",
+    [("http/json", "none"), ("http/protobuf", "none"), ("http/json", "gzip")],
+    ids=["json", "protobuf", "gzip"],
+)
+def test_a_node_servers_spans_arrive_through_collect_under_the_python_agents_tool_call(
+    collector: Collector, tmp_path: Path, protocol: tuple[str, str]
+) -> None:
+    """A Python agent spawns a Node MCP server traced with OpenTelemetry JS; both export OTLP to the receiver
+    (the agent's settings reach the child: OTEL_* is forwarded), and the Node span of the call is the child of
+    the agent's execute_tool span: one connected tree in one store."""
+    modules = _node_modules()
+    server = tmp_path / "node_server.mjs"
+    server.write_text((Path(__file__).parent / "servers" / "node_server.mjs").read_text())
+    (tmp_path / "node_modules").symlink_to(modules)  # ES modules resolve packages from the importing file's folder
+    (tmp_path / "agent.py").write_text(NODE_AGENT)
+    env = clean_env(
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol[0],
+        OTEL_EXPORTER_OTLP_COMPRESSION=protocol[1],
+        HOME=str(tmp_path),
+    )
+    done = subprocess.run(
+        [sys.executable, "agent.py", str(server)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "5\n"
+    store = collector.reader()
+    try:
+        (summary,) = store.traces()
+        spans = store.spans(summary.trace_id)
+    finally:
+        store.close()
+    by_id = {s.span_id: s for s in spans}
+    (node,) = [s for s in spans if s.service == "node-server"]
+    assert (node.name, node.kind, node.status) == ("tools/call add", "SERVER", "OK")
+    assert node.attributes == {"mcp.method.name": "tools/call", "gen_ai.tool.name": "add"}
+    parent = by_id[node.parent_id or ""]
+    assert (parent.name, parent.service) == ("execute_tool add", "py-agent")
+    assert by_id[parent.parent_id or ""].name == "invoke_agent py-agent"
+    assert summary.services == ("node-server", "py-agent") and summary.root == "invoke_agent py-agent"
