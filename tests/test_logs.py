@@ -546,3 +546,18 @@ def test_a_childs_stderr_is_left_alone_unless_asked_for_and_outside_a_sampled_sp
     assert stderr_lines(sys.stderr, "child") is None  # no span: nothing to put the lines under
     with TracerProvider(sampler=ALWAYS_OFF).get_tracer("t").start_as_current_span("unsampled"):
         assert stderr_lines(sys.stderr, "child") is None
+
+
+def test_traces_where_finds_a_trace_by_an_attribute_of_its_log_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``code.function.name`` is on the log records only (no span has it): the trace is found through them."""
+    store_path = tmp_path / "t.db"
+    trace_id, _, _ = _store_with_logs(store_path)
+    store = ["--store", str(store_path)]
+    assert main([*store, "traces", "--where", "function.name=_store_with_logs", "--json"]) == 0
+    assert [row["trace_id"] for row in json.loads(capsys.readouterr().out)] == [trace_id]
+    assert main([*store, "traces", "--where", "code.line.number>1000000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main([*store, "traces", "--where", "function.name=elsewhere", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from mcp_tracing.collect.decode import BadRequest, TooLarge, body_bytes, log_records, parse, span_records
 from mcp_tracing.store import SqliteSpanExporter
 
-__all__ = ["DEFAULT_PORT", "MAX_BODY", "is_loopback", "receiver", "serve"]
+__all__ = ["CONCURRENT", "DEFAULT_PORT", "MAX_BODY", "is_loopback", "receiver", "serve"]
 
 _logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ DEFAULT_PORT: Final = 4318
 MAX_BODY: Final = 32 * 1024 * 1024
 """Bytes a request body may have, and what a gzip body may inflate to (the OTel SDKs batch 512 spans a
 request: a few hundred KB)."""
+CONCURRENT: Final = 16
+"""Requests served at once; with ``MAX_BODY`` it bounds the receiver's memory for bodies (512 MiB at worst)."""
 _PROTOBUF: Final = "application/x-protobuf"
 _JSON: Final = "application/json"
 _INVALID_ARGUMENT: Final = 3
@@ -167,7 +169,9 @@ def serve(store: SqliteSpanExporter, *, host: str, port: int, max_body: int = MA
         return 1
     bound = listener.getsockname()[1]
     app = receiver(store, max_body=max_body)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    # At most CONCURRENT requests at once (others get 503 and retry, as OTLP senders do): each may hold up to
+    # max_body bytes while it is read.
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=CONCURRENT)
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
     print(f"mcp-tracing collect: receiving OTLP/HTTP on http://{shown}:{bound} into {store.path}", file=sys.stderr)

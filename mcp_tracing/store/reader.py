@@ -145,8 +145,9 @@ class Where:
             return f"({numeric} OR {text})", [self.value, self.raw or _number_text(self.value)]
         return numeric, [self.value]
 
-    def scan_sql(self) -> tuple[str, list[Any]]:
-        """The same filter answered by reading every span of each trace (``t``): for keys not indexed."""
+    def scan_sql(self, table: str = "spans") -> tuple[str, list[Any]]:
+        """The same filter answered by reading every span of each trace (``t``), for keys not indexed; with
+        ``table="logs"``, by reading the trace's log records (their attributes are not indexed)."""
         # The key matches whole or as a dotted suffix, compared literally (LIKE would take _ and % as wildcards).
         key_match = "(j.key = ? OR substr(j.key, -?) = ?)"
         key_args: list[Any] = [self.key, len(self.key) + 1, f".{self.key}"]
@@ -155,7 +156,7 @@ class Where:
             f"(j.type = 'text' AND CAST(j.value AS TEXT) {self.op} ?)",
         )
         return (
-            "EXISTS (SELECT 1 FROM spans w, json_each(w.attributes) j WHERE w.trace_id = t.trace_id "
+            f"EXISTS (SELECT 1 FROM {table} w, json_each(w.attributes) j WHERE w.trace_id = t.trace_id "
             f"AND {key_match} AND {condition})",
             [*key_args, *values],
         )
@@ -246,14 +247,17 @@ class TraceStore:
             clauses.append("t.end_ns - t.start_ns >= ?")
             args.append(int(slower_than_s * 1e9))
         known = self._keys() if where else {}
+        logs = bool(where) and self._has_logs()
         for condition in where:
             keys = condition.keys_matched(known)
-            if not keys:
-                return []  # no span has the key: nothing passes (as no attribute compares)
-            if condition.indexed(keys):
+            sql, values = "0", []  # no span has the key: no span passes (as no attribute compares)
+            if keys and condition.indexed(keys):
                 sql, values = condition.index_sql([known[key] for key in keys])
-            else:
+            elif keys:
                 sql, values = condition.scan_sql()
+            if logs:  # or a log record of the trace has the attribute
+                in_logs, log_values = condition.scan_sql("logs")
+                sql, values = f"({sql} OR {in_logs})", [*values, *log_values]
             clauses.append(sql)
             args.extend(values)
         sql = (
@@ -304,6 +308,12 @@ class TraceStore:
         """Every stored span of one trace, in start order."""
         rows = self._query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", [trace_id])
         return [_record(row) for row in rows]
+
+    def _has_logs(self) -> bool:
+        try:
+            return bool(self._connection.execute("SELECT 1 FROM logs LIMIT 1").fetchone())
+        except sqlite3.OperationalError:  # a store written before logs were
+            return False
 
     def logs(self, trace_id: str) -> list[LogRecord]:
         """Every stored log record of one trace, in time order (none from a store written before logs were)."""
