@@ -561,3 +561,28 @@ def test_traces_where_finds_a_trace_by_an_attribute_of_its_log_records(
     assert json.loads(capsys.readouterr().out) == []
     assert main([*store, "traces", "--where", "function.name=elsewhere", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_log_records_count_toward_the_stores_cap_and_go_with_their_traces_oldest_first(tmp_path: Path) -> None:
+    """``MCP_TRACING_STORE_MAX_SPANS`` caps spans and log records together: over it, whole traces go, oldest
+    first, with their records; records of no stored trace go last, oldest first."""
+    from mcp_tracing.store._index import log_count, span_count
+    from mcp_tracing.store.records import LogRecord as StoredLog
+
+    store_path = tmp_path / "t.db"
+    first, _, _ = _store_with_logs(store_path)  # 2 spans, 2 records
+    second, _, _ = _store_with_logs(store_path)
+    writer = SqliteSpanExporter(store_path)
+    orphans = [StoredLog("f" * 32, None, n, 9, "INFO", "x", f"orphan {n}", None, None) for n in range(3)]
+    assert writer.write_logs(orphans)
+    writer.shutdown()
+    connection = sqlite3.connect(store_path, isolation_level=None)
+    assert (span_count(connection), log_count(connection)) == (4, 7)
+    apply_retention(connection, cutoff_ns=0, max_spans=7)  # 11 stored: the older trace goes (2 spans, 2 records)
+    assert (span_count(connection), log_count(connection)) == (2, 5)
+    assert {row[0] for row in connection.execute("SELECT DISTINCT trace_id FROM spans")} == {second}
+    apply_retention(connection, cutoff_ns=0, max_spans=1)  # the other trace too, then the oldest orphans
+    assert (span_count(connection), log_count(connection)) == (0, 1)
+    assert connection.execute("SELECT body FROM logs").fetchall() == [("orphan 2",)]
+    assert first != second
+    connection.close()

@@ -22,8 +22,10 @@ __all__ = [
     "NOT_INDEXED",
     "TEXT_LIMIT",
     "KeyNumbers",
+    "add_log_count",
     "add_span_count",
     "indexed_value",
+    "log_count",
     "span_count",
     "summarize",
     "write",
@@ -133,6 +135,20 @@ def write(connection: sqlite3.Connection, records: Sequence[SpanRecord], keys: K
 def span_count(connection: sqlite3.Connection) -> int:
     row = connection.execute("SELECT value FROM meta WHERE key = 'spans'").fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def log_count(connection: sqlite3.Connection) -> int:
+    """The stored log records (``meta.logs``, kept on write and on delete)."""
+    row = connection.execute("SELECT value FROM meta WHERE key = 'logs'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def add_log_count(connection: sqlite3.Connection, delta: int) -> None:
+    if delta:
+        connection.execute(
+            "INSERT INTO meta VALUES ('logs', ?) ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+            (delta, delta),
+        )
 
 
 def add_span_count(connection: sqlite3.Connection, delta: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-from mcp_tracing.store._index import add_span_count, span_count
+from mcp_tracing.store._index import add_log_count, add_span_count, log_count, span_count
 from mcp_tracing.store._sqlite import retry
 
 __all__ = ["apply"]
@@ -21,8 +21,9 @@ _TRACES_PER_TRANSACTION: Final = 200
 
 
 def apply(connection: sqlite3.Connection, *, cutoff_ns: int, max_spans: int) -> int:
-    """Deletes traces started before ``cutoff_ns``, then the oldest until at most ``max_spans`` spans are
-    stored. Returns how many spans went."""
+    """Deletes traces started before ``cutoff_ns``, then the oldest until at most ``max_spans`` spans and log
+    records together are stored (then, if log records of no stored trace still pass it, the oldest of those).
+    Returns how many spans went."""
     retry(lambda: _old_logs(connection, cutoff_ns))
     if not retry(lambda: _due(connection, cutoff_ns, max_spans)):  # a read: no write lock for nothing to do
         return 0
@@ -30,22 +31,41 @@ def apply(connection: sqlite3.Connection, *, cutoff_ns: int, max_spans: int) -> 
     while True:
         gone = retry(lambda: _one_transaction(connection, cutoff_ns, max_spans))
         if not gone:
+            retry(lambda: _excess_logs(connection, max_spans))
             return deleted
         deleted += gone
+
+
+def _excess_logs(connection: sqlite3.Connection, max_spans: int) -> None:
+    excess = span_count(connection) + log_count(connection) - max_spans
+    if excess > 0:
+        _delete_logs(connection, "SELECT rowid FROM logs ORDER BY time_ns LIMIT ?", excess)
+
+
+def _delete_logs(connection: sqlite3.Connection, rows: str, *args: object) -> None:
+    """Deletes the log records ``rows`` selects, keeping ``meta.logs``, in one transaction."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        before = connection.total_changes
+        connection.execute(f"DELETE FROM logs WHERE rowid IN ({rows})", args)
+        add_log_count(connection, -(connection.total_changes - before))
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _old_logs(connection: sqlite3.Connection, cutoff_ns: int) -> None:
     """Log records older than the cutoff whose trace has no spans here (the others go with their trace)."""
     if connection.execute("SELECT 1 FROM logs WHERE time_ns < ? LIMIT 1", (cutoff_ns,)).fetchone() is None:
         return
-    connection.execute(  # one statement: its own transaction, bounded like the others
-        "DELETE FROM logs WHERE rowid IN (SELECT rowid FROM logs WHERE time_ns < ? LIMIT ?)",
-        (cutoff_ns, _TRACES_PER_TRANSACTION * 50),
+    _delete_logs(
+        connection, "SELECT rowid FROM logs WHERE time_ns < ? LIMIT ?", cutoff_ns, _TRACES_PER_TRANSACTION * 50
     )
 
 
 def _due(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> bool:
-    if span_count(connection) > max_spans:
+    if span_count(connection) + log_count(connection) > max_spans:
         return True
     return connection.execute("SELECT 1 FROM traces WHERE start_ns < ? LIMIT 1", (cutoff_ns,)).fetchone() is not None
 
@@ -70,7 +90,7 @@ def _doomed(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> l
     ).fetchall()
     if old:
         return old
-    excess = span_count(connection) - max_spans
+    excess = span_count(connection) + log_count(connection) - max_spans
     doomed: list[tuple[int, str, int]] = []
     if excess <= 0:
         return doomed
@@ -78,7 +98,8 @@ def _doomed(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> l
         "SELECT trace_no, trace_id, spans FROM traces ORDER BY start_ns LIMIT ?", (_TRACES_PER_TRANSACTION,)
     ):
         doomed.append(row)
-        excess -= row[2]
+        (logs,) = connection.execute("SELECT count(*) FROM logs WHERE trace_id = ?", (row[1],)).fetchone()
+        excess -= row[2] + logs  # its records go with it
         if excess <= 0:
             break
     return doomed
@@ -91,7 +112,9 @@ def _delete(connection: sqlite3.Connection, doomed: list[tuple[int, str, int]]) 
     connection.executemany("DELETE FROM spans WHERE trace_id = ?", [(row[1],) for row in doomed])
     connection.executemany("DELETE FROM attributes WHERE trace_no = ?", numbers)
     connection.executemany("DELETE FROM traces WHERE trace_no = ?", numbers)
+    before = connection.total_changes
     connection.executemany("DELETE FROM logs WHERE trace_id = ?", [(row[1],) for row in doomed])
+    add_log_count(connection, -(connection.total_changes - before))
     spans = sum(row[2] for row in doomed)
     add_span_count(connection, -spans)
     return spans

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from mcp_tracing._core import settings
 from mcp_tracing._core.paths import absolute
-from mcp_tracing.store._index import KeyNumbers, write as write_index
+from mcp_tracing.store._index import KeyNumbers, add_log_count, write as write_index
 from mcp_tracing.store._migrate import holds_spans, migrate, needs_migration
 from mcp_tracing.store._retention import apply as apply_retention
 from mcp_tracing.store._sqlite import (
@@ -153,7 +153,14 @@ class SqliteSpanExporter(SpanExporter):
         rows = [_log_row(record) for record in records]
 
         def insert(connection: sqlite3.Connection, _: object) -> None:
-            connection.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                add_log_count(connection, len(rows))  # retention's cap counts them with the spans
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
         return self._write(records, "log records", insert)
 
