@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -40,6 +41,14 @@ class Collector:
         self.store, self.port, self.process = store, port, process
         self.url = f"http://127.0.0.1:{port}"
 
+    def stop(self) -> list[str]:
+        """Stops the receiver (SIGTERM) and returns the rest of what it said on stderr."""
+        self.process.terminate()
+        assert self.process.wait(timeout=30) in (0, -15), "the receiver ended badly"
+        rest = self.process.stderr.read() if self.process.stderr else ""
+        assert "Traceback" not in rest, rest
+        return rest.splitlines()
+
     def post(self, path: str, body: bytes, content_type: str, encoding: str | None = None) -> tuple[int, bytes]:
         headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
         request = urllib.request.Request(self.url + path, data=body, headers=headers, method="POST")
@@ -71,12 +80,11 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
     try:
         line = _first_line(process.stderr, 60)
         assert line == f"mcp-tracing collect: receiving OTLP/HTTP on http://127.0.0.1:{port} into {store}\n", line
-        yield Collector(store, port, process)
+        collector = Collector(store, port, process)
+        yield collector
     finally:
-        process.terminate()
-        assert process.wait(timeout=30) in (0, -15), "the receiver ended badly"
-        rest = process.stderr.read() if process.stderr else ""
-        assert "Traceback" not in rest, rest
+        if process.poll() is None:
+            Collector(store, port, process).stop()
 
 
 def _provider(
@@ -218,11 +226,16 @@ def test_bad_bodies_get_the_otlp_error_answer_and_the_receiver_keeps_serving(col
         assert _status(answer, content_type == "application/json").code == 3, answer[:200]
     assert collector.post("/v1/traces", whole, "application/x-protobuf") == (200, b"")
     assert collector.post("/v1/metrics", b"", "application/x-protobuf") == (200, b"")
+    assert collector.post("/v1/metrics", b"", "application/x-protobuf") == (200, b"")
     store = collector.reader()
     try:
         assert [s.name for s in store.spans(TRACE_ID)] == ["ok"]
     finally:
         store.close()
+    assert collector.stop() == [
+        "mcp-tracing collect: metrics are accepted and discarded (the store keeps traces)",  # once
+        "mcp-tracing collect: stopped; 15 requests (3 gzip, 12 refused), 1 span and 0 log records received",
+    ]
 
 
 def test_ten_thousand_spans_from_four_concurrent_exporters_are_all_stored(collector: Collector) -> None:
@@ -364,3 +377,7 @@ def test_a_node_servers_spans_arrive_through_collect_under_the_python_agents_too
     assert (parent.name, parent.service) == ("execute_tool add", "py-agent")
     assert by_id[parent.parent_id or ""].name == "invoke_agent py-agent"
     assert summary.services == ("node-server", "py-agent") and summary.root == "invoke_agent py-agent"
+    said = collector.stop()[-1]
+    if protocol[1] == "gzip":  # every body was gzip: the Node exporter's (chunked, no length) too
+        requests = re.search(r"stopped; (\d+) requests \((\d+) gzip", said)
+        assert requests is not None and requests.group(1) == requests.group(2), said

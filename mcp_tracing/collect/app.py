@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
@@ -33,7 +34,7 @@ from starlette.routing import Route
 from mcp_tracing.collect.decode import BadRequest, TooLarge, body_bytes, log_records, parse, span_records
 from mcp_tracing.store import SqliteSpanExporter
 
-__all__ = ["CONCURRENT", "DEFAULT_PORT", "MAX_BODY", "is_loopback", "receiver", "serve"]
+__all__ = ["CONCURRENT", "DEFAULT_PORT", "MAX_BODY", "Tally", "is_loopback", "receiver", "serve"]
 
 _logger = logging.getLogger(__name__)
 
@@ -82,6 +83,26 @@ async def _read(request: Request, limit: int) -> bytes:
     return bytes(received)
 
 
+@dataclass
+class Tally:
+    """What the receiver took in, said when it stops."""
+
+    requests: int = 0
+    gzip: int = 0
+    refused: int = 0
+    spans: int = 0
+    logs: int = 0
+
+    def __str__(self) -> str:
+        def counted(count: int, noun: str) -> str:
+            return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+        return (
+            f"{counted(self.requests, 'request')} ({self.gzip:,} gzip, {self.refused:,} refused), "
+            f"{counted(self.spans, 'span')} and {counted(self.logs, 'log record')} received"
+        )
+
+
 def receiver(store: SqliteSpanExporter, *, max_body: int = MAX_BODY) -> Starlette:
     """The receiver's ASGI app, writing into ``store``'s file.
 
@@ -90,20 +111,26 @@ def receiver(store: SqliteSpanExporter, *, max_body: int = MAX_BODY) -> Starlett
         max_body: the size limit of a body, compressed and inflated.
     """
     told: set[str] = set()
+    tally = Tally()
 
     def endpoint(
         request_type: type[Message] | None, write: Callable[[Any], bool], answer: Message
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
+            answered = await answer_to(request)
+            tally.requests += 1
+            tally.gzip += request.headers.get("content-encoding", "").strip().lower() == "gzip"
+            tally.refused += answered.status_code != 200
+            return answered
+
+        async def answer_to(request: Request) -> Response:
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
             json_body = kind == _JSON
             if kind not in (_PROTOBUF, _JSON):
                 return _status(415, _INVALID_ARGUMENT, f"unsupported Content-Type {kind!r}", False)
             try:
                 data = body_bytes(await _read(request, max_body), request.headers.get("content-encoding"), max_body)
-                if request_type is None:
-                    return _encode(answer, json_body)
-                message = parse(request_type, data, json_body)
+                message = parse(request_type, data, json_body) if request_type is not None else None
             except TooLarge as exc:
                 return _status(413, _INVALID_ARGUMENT, str(exc), json_body)
             except BadRequest as exc:
@@ -119,10 +146,14 @@ def receiver(store: SqliteSpanExporter, *, max_body: int = MAX_BODY) -> Starlett
         return handle
 
     def write_spans(message: ExportTraceServiceRequest) -> bool:
-        return store.write_spans(list(span_records(message)))
+        records = list(span_records(message))
+        tally.spans += len(records)
+        return store.write_spans(records)
 
     def write_logs(message: ExportLogsServiceRequest) -> bool:
-        return store.write_logs(list(log_records(message)))
+        records = list(log_records(message))
+        tally.logs += len(records)
+        return store.write_logs(records)
 
     def discard_metrics(_: object) -> bool:
         if "metrics" not in told:
@@ -130,7 +161,7 @@ def receiver(store: SqliteSpanExporter, *, max_body: int = MAX_BODY) -> Starlett
             print("mcp-tracing collect: metrics are accepted and discarded (the store keeps traces)", file=sys.stderr)
         return True
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(
                 "/v1/traces",
@@ -145,6 +176,8 @@ def receiver(store: SqliteSpanExporter, *, max_body: int = MAX_BODY) -> Starlett
             Route("/v1/metrics", endpoint(None, discard_metrics, ExportMetricsServiceResponse()), methods=["POST"]),
         ]
     )
+    app.state.tally = tally
+    return app
 
 
 def serve(store: SqliteSpanExporter, *, host: str, port: int, max_body: int = MAX_BODY) -> int:
@@ -176,9 +209,21 @@ def serve(store: SqliteSpanExporter, *, host: str, port: int, max_body: int = MA
     shown = f"[{host}]" if ":" in host else host
     print(f"mcp-tracing collect: receiving OTLP/HTTP on http://{shown}:{bound} into {store.path}", file=sys.stderr)
     sys.stderr.flush()
+    # uvicorn raises the signal that stopped it again once it has shut down, for the handler it found: this one
+    # lets the receiver close the store and say what it received, then end with status 0 (a clean stop).
+    import signal
+
+    def stopped(signum: int, frame: object) -> None:
+        del signum, frame
+
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, stopped) for sig in stops}
     try:
         server.run(sockets=[listener])
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         listener.close()
         store.shutdown()
+        print(f"mcp-tracing collect: stopped; {app.state.tally}", file=sys.stderr)
     return 0
