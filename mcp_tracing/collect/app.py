@@ -206,18 +206,20 @@ def serve(store: SqliteSpanExporter, *, host: str, port: int, max_body: int = MA
     # max_body bytes while it is read.
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=CONCURRENT)
     server = uvicorn.Server(config)
+    # A stop signal before uvicorn takes them over (it does while it serves) asks it to stop once started; after,
+    # uvicorn raises the signal that stopped it again for this handler, which lets the receiver close the store
+    # and say what it received, then end with status 0 (a clean stop).
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        del signum, frame
+        server.should_exit = True
+
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, stop) for sig in stops}
     shown = f"[{host}]" if ":" in host else host
     print(f"mcp-tracing collect: receiving OTLP/HTTP on http://{shown}:{bound} into {store.path}", file=sys.stderr)
     sys.stderr.flush()
-    # uvicorn raises the signal that stopped it again once it has shut down, for the handler it found: this one
-    # lets the receiver close the store and say what it received, then end with status 0 (a clean stop).
-    import signal
-
-    def stopped(signum: int, frame: object) -> None:
-        del signum, frame
-
-    stops = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, stopped) for sig in stops}
     try:
         server.run(sockets=[listener])
     finally:
