@@ -586,3 +586,41 @@ def test_log_records_count_toward_the_stores_cap_and_go_with_their_traces_oldest
     assert connection.execute("SELECT body FROM logs").fetchall() == [("orphan 2",)]
     assert first != second
     connection.close()
+
+
+ZERO_CODE = """
+import logging
+
+from opentelemetry import trace
+
+with trace.get_tracer("zc").start_as_current_span("zero-code work"):
+    logging.getLogger("app").warning("a warning under the span")
+logging.getLogger("app").warning("outside any span: not kept")
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.sdk_independent
+def test_under_zero_code_the_logs_exporter_entry_point_stores_a_traces_records(tmp_path: Path) -> None:
+    """``opentelemetry-instrument --logs_exporter mcp_tracing``, with OpenTelemetry's own logging handler: the
+    record written under the span is stored beside it; the one outside any trace is not."""
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    command = [
+        str(instrument),
+        *("--traces_exporter", "mcp_tracing", "--logs_exporter", "mcp_tracing", "--metrics_exporter", "none"),
+        *("--service_name", "zc", sys.executable, "-c", ZERO_CODE),
+    ]
+    env = clean_env(HOME=str(tmp_path), OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED="true")
+    env.pop("XDG_DATA_HOME", None)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    store = TraceStore(tmp_path / ".local" / "share" / "mcp-tracing" / "traces.db")
+    try:
+        (summary,) = store.traces()
+        (span,) = store.spans(summary.trace_id)
+        logs = store.logs(summary.trace_id)
+    finally:
+        store.close()
+    assert [(r.span_id, r.body, r.service, r.logger) for r in logs] == [
+        (span.span_id, "a warning under the span", "zc", "app")
+    ]

@@ -25,7 +25,7 @@ from mcp_tracing.store._sqlite import (
     default_store_path,
     parse_duration,
 )
-from mcp_tracing.store.exporter import SqliteSpanExporter, store_for_children
+from mcp_tracing.store.exporter import SqliteLogExporter, SqliteSpanExporter, store_for_children
 from mcp_tracing.store.reader import TraceStore, TraceSummary, Where
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_AGE_ENV",
     "MAX_SPANS_ENV",
     "STORE_ENV",
+    "SqliteLogExporter",
     "SqliteSpanExporter",
     "StoreError",
     "TraceStore",

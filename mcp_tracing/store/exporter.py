@@ -68,8 +68,8 @@ class SqliteSpanExporter(SpanExporter):
     store of this process, when the failing one was not already that. A failure to write is logged once per
     cause and reported as ``SpanExportResult.FAILURE``.
 
-    Registered as the ``mcp_tracing`` traces exporter, for ``opentelemetry-instrument --traces_exporter
-    mcp_tracing`` (or ``OTEL_TRACES_EXPORTER=mcp_tracing``).
+    Registered as the ``mcp_tracing`` traces exporter (and ``SqliteLogExporter`` as the logs one), for
+    ``opentelemetry-instrument --traces_exporter mcp_tracing`` (or ``OTEL_TRACES_EXPORTER=mcp_tracing``).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -223,8 +223,10 @@ class SqliteLogExporter(LogRecordExporter):
     Export never raises; a failure is logged once per cause, as for spans.
     """
 
-    def __init__(self, spans: SqliteSpanExporter) -> None:
-        self.spans = spans
+    def __init__(self, spans: SqliteSpanExporter | None = None) -> None:
+        self.spans = spans if spans is not None else (_writing[-1] if _writing else SqliteSpanExporter())
+        """The span exporter whose store (and connection) the records go to: by default this process's, else a
+        writer of the default store (``opentelemetry-instrument --logs_exporter mcp_tracing``)."""
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         pid = os.getpid()
