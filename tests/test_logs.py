@@ -624,3 +624,45 @@ def test_under_zero_code_the_logs_exporter_entry_point_stores_a_traces_records(t
     assert [(r.span_id, r.body, r.service, r.logger) for r in logs] == [
         (span.span_id, "a warning under the span", "zc", "app")
     ]
+
+
+def test_the_applications_own_logging_set_up_after_ours_still_takes_effect(
+    exported: InMemoryLogRecordExporter,
+) -> None:
+    """``logging.basicConfig`` does nothing when the root logger has a handler, and ``dictConfig`` takes the
+    root's handlers off: both run with ours set aside, and ours is back after (a process that calls
+    ``configure()`` first, then sets up its logging, must get the logging it asked for)."""
+    import io
+    import logging.config
+
+    root = logging.getLogger()
+    ours = bridge.installed()
+    others, level = [h for h in root.handlers if h is not ours], root.level
+    for handler in others:
+        root.removeHandler(handler)
+    stream = io.StringIO()
+    try:
+        logging.basicConfig(level=logging.INFO, format="APP %(levelname)s %(message)s", stream=stream)
+        logging.getLogger("tests.logs.setup").info("an info line")
+        assert stream.getvalue() == "APP INFO an info line\n"
+        assert ours in root.handlers and len(root.handlers) == 2
+        # (disable_existing_loggers off: this process's other loggers, the suite's, must keep working)
+        configuration = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING", "handlers": []}}
+        logging.config.dictConfig(configuration)
+        assert root.handlers == [ours]  # the application's configuration took the others off; ours is back
+    finally:
+        for handler in [h for h in root.handlers if h is not ours]:
+            root.removeHandler(handler)
+        for handler in others:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+def test_uninstall_gives_the_logging_set_up_functions_back() -> None:
+    import logging.config
+
+    originals = (logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig)
+    bridge.install(LoggerProvider())
+    assert logging.basicConfig is not originals[0]
+    bridge.uninstall()
+    assert (logging.basicConfig, logging.config.dictConfig, logging.config.fileConfig) == originals

@@ -10,6 +10,10 @@ under the span the server sent it from (its ``_meta``), else under the client's 
 data's size always, the data itself only where ``Privacy.capture_content`` opts in (redacted and capped as
 captured arguments are), since a server's log text can echo anything it was sent.
 
+The handler stays out of the application's own logging set-up: ``logging.basicConfig`` (which does nothing
+when the root logger has a handler), ``logging.config.dictConfig`` and ``fileConfig`` (which take the root's
+handlers off) run with it set aside and put it back after, as OpenTelemetry's logging instrumentation does.
+
 Nothing about what the application prints changes, with one deliberate exception. A handler on the root logger
 stops Python's "last resort" (WARNING and above printed bare to stderr when a record finds no handler at all).
 So where ours is the only handler a record finds, it prints the record as the last resort would, with
@@ -21,14 +25,17 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sys
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+import wrapt
 from opentelemetry import _logs, context as otel_context, trace
 from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
 
 if TYPE_CHECKING:
@@ -160,6 +167,24 @@ def _with_ids(factory: Any) -> Any:
     return make
 
 
+_CONFIGURERS: Final = ((logging, "basicConfig"), (logging.config, "dictConfig"), (logging.config, "fileConfig"))
+
+
+def _set_aside(wrapped: Any, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Runs one of the application's logging set-up functions as if our handler were not on the root logger."""
+    del instance
+    handler: logging.Handler | None = _state.get("handler")
+    root = logging.getLogger()
+    if handler is None or handler not in root.handlers:
+        return wrapped(*args, **kwargs)
+    root.removeHandler(handler)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+
+
 def install(provider: LoggerProvider) -> TraceLogHandler:
     """Puts a ``TraceLogHandler`` for ``provider`` on the root logger and the ids on every record; once."""
     handler: TraceLogHandler | None = _state.get("handler")
@@ -169,6 +194,8 @@ def install(provider: LoggerProvider) -> TraceLogHandler:
     _state["handler"] = handler
     _state["factory"] = logging.getLogRecordFactory()
     logging.setLogRecordFactory(_with_ids(_state["factory"]))
+    for module, name in _CONFIGURERS:
+        wrapt.wrap_function_wrapper(module, name, _set_aside)
     logging.getLogger().addHandler(handler)
     return handler
 
@@ -183,6 +210,8 @@ def uninstall() -> None:
     handler = _state.pop("handler", None)
     if handler is not None:
         logging.getLogger().removeHandler(handler)
+        for module, name in _CONFIGURERS:
+            unwrap(module, name)
     factory = _state.pop("factory", None)
     if factory is not None and getattr(logging.getLogRecordFactory(), "mcp_tracing_wraps", None) is factory:
         logging.setLogRecordFactory(factory)
