@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from mcp_tracing.store._index import KeyNumbers, write
-from mcp_tracing.store._sqlite import FORMAT, retry, store_format
+from mcp_tracing.store._sqlite import FORMAT, retry, store_format, transaction
 from mcp_tracing.store.records import SpanRecord
 
 __all__ = ["holds_spans", "migrate", "needs_migration"]
@@ -62,8 +62,7 @@ def migrate(connection: sqlite3.Connection, progress: Progress | None = None) ->
 
 
 def _one_transaction(connection: sqlite3.Connection, keys: KeyNumbers) -> int | None:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection, undo=keys.forget):
         row = connection.execute("SELECT value FROM meta WHERE key = 'migrated_through'").fetchone()
         after = str(row[0]) if row is not None else ""
         trace_ids = [
@@ -74,8 +73,7 @@ def _one_transaction(connection: sqlite3.Connection, keys: KeyNumbers) -> int | 
             )
         ]
         if not trace_ids:
-            connection.execute("ROLLBACK")
-            return None
+            return None  # (a transaction that wrote nothing: committing it is ending it)
         records = [
             SpanRecord(
                 name="",
@@ -95,22 +93,12 @@ def _one_transaction(connection: sqlite3.Connection, keys: KeyNumbers) -> int | 
         ]
         write(connection, records, keys)  # a trace a format 2 writer summarized already is recomputed alike
         connection.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_through', ?)", (trace_ids[-1],))
-    except BaseException:
-        connection.execute("ROLLBACK")
-        keys.forget()
-        raise
-    connection.execute("COMMIT")
     return len(trace_ids)
 
 
 def _mark_done(connection: sqlite3.Connection) -> None:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection):
         (spans,) = connection.execute("SELECT total(spans) FROM traces").fetchone()
         connection.execute("INSERT OR REPLACE INTO meta VALUES ('spans', ?)", (str(int(spans)),))
         connection.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (FORMAT,))
         connection.execute("DELETE FROM meta WHERE key = 'migrated_through'")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")

@@ -13,7 +13,7 @@ import sqlite3
 from typing import Final
 
 from mcp_tracing.store._index import add_log_count, add_span_count, log_count, span_count
-from mcp_tracing.store._sqlite import retry
+from mcp_tracing.store._sqlite import retry, transaction
 
 __all__ = ["apply"]
 
@@ -44,15 +44,10 @@ def _excess_logs(connection: sqlite3.Connection, max_spans: int) -> None:
 
 def _delete_logs(connection: sqlite3.Connection, rows: str, *args: object) -> None:
     """Deletes the log records ``rows`` selects, keeping ``meta.logs``, in one transaction."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection):
         before = connection.total_changes
         connection.execute(f"DELETE FROM logs WHERE rowid IN ({rows})", args)
         add_log_count(connection, -(connection.total_changes - before))
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
 
 
 def _old_logs(connection: sqlite3.Connection, cutoff_ns: int) -> None:
@@ -71,15 +66,8 @@ def _due(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> bool
 
 
 def _one_transaction(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> int:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        doomed = _doomed(connection, cutoff_ns, max_spans)
-        spans = _delete(connection, doomed)
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
-    return spans
+    with transaction(connection):
+        return _delete(connection, _doomed(connection, cutoff_ns, max_spans))
 
 
 def _doomed(connection: sqlite3.Connection, cutoff_ns: int, max_spans: int) -> list[tuple[int, str, int]]:

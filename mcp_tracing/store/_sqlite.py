@@ -8,7 +8,8 @@ import re
 import sqlite3
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,6 +31,7 @@ __all__ = [
     "parse_duration",
     "retry",
     "store_format",
+    "transaction",
     "user_store",
 ]
 
@@ -176,6 +178,24 @@ def claim(path: Path) -> None:
             os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def transaction(
+    connection: sqlite3.Connection, *, undo: Callable[[], None] | None = None
+) -> Generator[None, None, None]:
+    """One write transaction: ``BEGIN IMMEDIATE`` (the write lock at once, never an upgrade from a read that
+    could deadlock with another writer), committed when the block ends, rolled back when it raises (then
+    ``undo``, for what the block cached of the rolled-back writes)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        if undo is not None:
+            undo()
+        raise
+    connection.execute("COMMIT")
 
 
 def retry(action: Any, attempts: int = 20) -> Any:

@@ -33,6 +33,7 @@ from mcp_tracing.store._sqlite import (
     default_store_path,
     parse_duration,
     retry,
+    transaction,
     user_store,
 )
 from mcp_tracing.store.records import LogRecord, SpanRecord, log_record, span_record
@@ -153,14 +154,9 @@ class SqliteSpanExporter(SpanExporter):
         rows = [_log_row(record) for record in records]
 
         def insert(connection: sqlite3.Connection, _: object) -> None:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(connection):
                 connection.executemany("INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
                 add_log_count(connection, len(rows))  # retention's cap counts them with the spans
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
 
         return self._write(records, "log records", insert)
 
@@ -186,15 +182,9 @@ class SqliteSpanExporter(SpanExporter):
     def _insert(self, connection: sqlite3.Connection, records: Sequence[SpanRecord]) -> None:
         """The spans, their traces' summaries and their index entries, in one transaction."""
         rows = [_row(record) for record in records]
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(connection, undo=self._keys.forget):
             connection.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             write_index(connection, records, self._keys)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            self._keys.forget()
-            raise
-        connection.execute("COMMIT")
 
     def _apply_retention(self, connection: sqlite3.Connection) -> None:
         try:
