@@ -309,26 +309,18 @@ class TraceStore:
         rows = self._query("SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", [trace_id])
         return [_record(row) for row in rows]
 
+    def _logs_table(self) -> bool:
+        """Whether the store has a ``logs`` table (one written before logs were has none)."""
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logs'"))
+
     def _has_logs(self) -> bool:
-        try:
-            return bool(self._connection.execute("SELECT 1 FROM logs LIMIT 1").fetchone())
-        except sqlite3.OperationalError:  # a store written before logs were
-            return False
+        return self._logs_table() and bool(self._query("SELECT 1 FROM logs LIMIT 1"))
 
     def logs(self, trace_id: str) -> list[LogRecord]:
         """Every stored log record of one trace, in time order (none from a store written before logs were)."""
-        try:
-            rows = retry(
-                lambda: self._connection.execute(
-                    "SELECT * FROM logs WHERE trace_id = ? ORDER BY time_ns, rowid", [trace_id]
-                ).fetchall()
-            )
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise StoreError(f"{self.path} could not be read ({exc})") from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} could not be read ({exc})") from None
+        if not self._logs_table():
+            return []
+        rows = self._query("SELECT * FROM logs WHERE trace_id = ? ORDER BY time_ns, rowid", [trace_id])
         return [_log(row) for row in rows]
 
     def trace_ids(self, *, since_s: float | None = None, limit: int = 1000) -> list[str]:
