@@ -33,9 +33,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("adapters", ("_sdk",)),
     # What turns it all on: the package itself (it registers the adapter), configure(), the instrumentor.
     ("entry", ("", "config", "instrumentor")),
-    # The tools: the CLI (tree, search, patterns, waterfall, demo), the proxy for unmodified servers and the OTLP
+    # The tools: the CLI (tree, search, patterns, demo), the browser view, the proxy for unmodified servers, the OTLP
     # receiver.
-    ("tools", ("cli", "proxy", "collect")),
+    ("tools", ("cli", "proxy", "collect", "ui", "_serve")),
 )
 
 

@@ -84,6 +84,7 @@ QUICK_MODULES: frozenset[str] = frozenset(
         "test_settings",
         "test_store_cli",
         "test_store_index",
+        "test_ui",
         "test_waterfall",
     }
 )

@@ -108,7 +108,6 @@ def test_the_public_surface_is_the_documented_one() -> None:
         "cli.terminal",
         "cli.text",
         "cli.tree",
-        "cli.waterfall",
         "client",
         "collect",
         "collect.app",
@@ -127,11 +126,16 @@ def test_the_public_surface_is_the_documented_one() -> None:
         "server",
         "stdio",
         "store",
+        "store.critical",
         "store.exporter",
         "store.patterns",
         "store.reader",
         "store.records",
         "testing",
+        "ui",
+        "ui.app",
+        "ui.page",
+        "ui.view",
     ]
 
 

@@ -1,67 +1,32 @@
-"""``show --html``: the page, rendered by headless Chromium, draws one bar per span in order and to scale."""
+"""``show --html``: the trace view written to one file (the ui's own renderer), rendered by headless Chromium from
+``file://`` under the policy in its ``<meta>``: one bar per span, in order and to scale."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.traces import Trace, write
+from helpers.browser import LAUNCH_ARGS, chromium
+from helpers.traces import planted, write
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing.cli import main
 from mcp_tracing.cli.tree import tree_rows
-from mcp_tracing.cli.waterfall import render_html
+from mcp_tracing.ui import trace_page, trace_view
 
 pytestmark = pytest.mark.sdk_independent  # the same on either SDK line: scripts/test runs it on mcp 2.x only
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def chromium() -> str:
-    """Debian's Chromium (``scripts/test`` installs it where it can; ``.ci/run`` always does)."""
-    path = os.environ.get("MCP_TRACING_CHROMIUM")
-    if not path or not Path(path).exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Chromium (.ci/run) and set MCP_TRACING_CHROMIUM (scripts/test)")
-        pytest.skip("no Chromium: MCP_TRACING_CHROMIUM is not set (scripts/test sets it when chromium is installed)")
-    try:
-        import playwright  # noqa: F401  # pyright: ignore[reportUnusedImport]
-    except ImportError:
-        pytest.skip("playwright is installed in the mcp 2.x venv only (scripts/test)")
-    return path
-
-
-def planted() -> Trace:
-    """A turn with an N+1 (three reads) and a sequential pair, at known times (ms)."""
-    t = Trace("e" * 32)
-    turn = t.turn(0, 600)
-    t.span("model.call", 0, 90, turn, attributes={"gen_ai.request.model": "m"})
-    for i in range(3):
-        t.call("read_file", 100 + 60 * i, 150 + 60 * i, turn)
-    t.span("model.call", 280, 300, turn)
-    t.call("query", 300, 420, turn, server="sql", shape="sql")
-    t.call("search", 425, 590, turn, shape="word")
-    served = t.span(
-        "tools/call search <script>alert(1)</script>",  # text from spans never becomes markup
-        430,
-        580,
-        t.spans[-1],
-        kind="SERVER",
-        service="files-server",
-        pid=2,
-    )
-    t.span("fs.scan", 440, 570, served, service="files-server", pid=2)
-    return t
-
-
 def test_the_page_is_self_contained_and_escapes_span_text() -> None:
     t = planted()
-    page = render_html(t.spans)
+    page = trace_page(trace_view(t.spans)).html
     assert "<script>alert(1)</script>" not in page
     assert "http://" not in page and "https://" not in page  # nothing fetched
     assert page.count("<script") == 2  # the data (JSON) and the page's own script
+    assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-" in page
 
 
 def test_chromium_renders_one_bar_per_span_in_order_and_to_scale(
@@ -96,16 +61,19 @@ def test_chromium_renders_one_bar_per_span_in_order_and_to_scale(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            args=LAUNCH_ARGS,
         )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.goto(page_file.as_uri())
+            page.wait_for_selector("#rows .row")
             rows: list[dict[str, Any]] = page.evaluate(
-                """() => [...document.querySelectorAll('#waterfall .row')].map(row => {
+                """() => [...document.querySelectorAll('#rows .row')].map(row => {
                     const lane = row.querySelector('.lane').getBoundingClientRect();
                     const bar = row.querySelector('.bar').getBoundingClientRect();
-                    return {id: row.dataset.spanId, name: row.querySelector('.label').firstChild.textContent,
+                    return {id: row.dataset.spanId, name: row.querySelector('.name').textContent,
                             flagged: row.classList.contains('flagged'), flag: row.querySelector('.flag')?.textContent,
                             lane: [lane.left, lane.width], bar: [bar.left, bar.width]};
                 })"""
@@ -132,6 +100,7 @@ def test_chromium_renders_one_bar_per_span_in_order_and_to_scale(
     reads = [s.span_id for s in t.spans if s.attributes.get(attr.GEN_AI_TOOL_NAME) == "read_file"]
     pair = [s.span_id for s in t.spans if s.attributes.get(attr.GEN_AI_TOOL_NAME) in ("query", "search")]
     assert flags == {**{i: "⚑ N+1" for i in reads}, **{i: "⚑ sequential" for i in pair}}
-    assert "mcp_tracing.tool.args_shape\tpath" in details and "duration_ms\t50.000" in details
+    assert "mcp_tracing.tool.args_shape\tpath" in details and "duration\t50 ms" in details
+    assert problems == []  # the page's script ran under its own policy, nothing refused
     assert "N+1" in findings and "sequential" in findings and "batch them" in findings
     assert (tmp_path / "waterfall.png").stat().st_size > 10_000

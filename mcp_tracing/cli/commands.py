@@ -1,4 +1,4 @@
-"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``, ``logs``, ``wrap``, ``collect``.
+"""The ``mcp-tracing`` command: ``demo``, ``traces``, ``show``, ``analyze``, ``logs``, ``wrap``, ``collect``, ``ui``.
 
     mcp-tracing demo                          # run the scripted agent, print its trace
     mcp-tracing traces --errors --since 1h    # recent traces, filtered
@@ -12,6 +12,7 @@
     mcp-tracing logs 4bf92f35                 # the trace's log records in time order, with their span paths
     mcp-tracing wrap -- npx -y @modelcontextprotocol/server-everything   # trace a stdio server as it is
     mcp-tracing collect                       # OTLP/HTTP from any process on 127.0.0.1:4318, into the store
+    mcp-tracing ui                            # the store in a browser, on http://127.0.0.1:8318/
 
 ``--json`` prints data instead of text. ``--store FILE`` goes before or after the command. Errors are one line on
 stderr with exit status 1; bad usage (an unknown option, a bad filter or threshold) exits 2.
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     traces.add_argument(
         "--where", type=_where, action="append", default=[], metavar="KEY<op>VALUE", help="span attribute filter"
     )
+    traces.add_argument("--search", metavar="TEXT", help="a trace id prefix, or a request id one of its spans has")
     traces.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
     traces.add_argument("--json", action="store_true", help="print JSON")
 
@@ -125,6 +127,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen on an address other than loopback: anyone who reaches it can write into your store",
     )
+
+    ui = commands.add_parser(
+        "ui", parents=[common], help="browse, search and read the store's traces in a browser (127.0.0.1:8318)"
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ui.add_argument("--port", type=_port, default=8318, help="port (default 8318; 0 picks a free one)")
+    ui.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on an address other than loopback: anyone who reaches it can read every stored trace",
+    )
+    ui.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="see analyze")
 
     logs = commands.add_parser("logs", parents=[common], help="a trace's log records in time order, with span paths")
     logs.add_argument("trace_id", nargs="?", help="a trace id, or a unique prefix of one (default: the latest trace)")
@@ -379,10 +393,11 @@ def _show(
         return
     findings = _findings(store, spans, thresholds)
     if html_file is not None:
-        from mcp_tracing.cli.waterfall import render_html
+        from mcp_tracing.ui import trace_page, trace_view
 
+        page = trace_page(trace_view(spans, findings, store.logs(trace_id) if logs else ()))
         try:
-            Path(html_file).write_text(render_html(spans, findings), encoding="utf-8")
+            Path(html_file).write_text(page.html, encoding="utf-8")
         except OSError as exc:
             raise StoreError(f"cannot write {html_file}: {exc.strerror or exc}") from None
         Screen(width).line(
@@ -455,6 +470,8 @@ def _run(args: argparse.Namespace) -> int:
             return _demo(args.json, args.width)
         if args.command == "collect":
             return _collect(args)
+        if args.command == "ui":
+            return _ui(args)
         if args.command == "wrap":
             from mcp_tracing.proxy import main as wrap
 
@@ -476,6 +493,7 @@ def _run(args: argparse.Namespace) -> int:
                     errors_only=args.errors,
                     slower_than_s=args.slower_than,
                     where=args.where,
+                    search=args.search,
                     limit=args.limit,
                 )
                 _print_traces(store, rows, args.json, args.width)
@@ -511,18 +529,31 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _loopback_or_allowed(args: argparse.Namespace, danger: str) -> None:
+    """A non-loopback ``--host`` is bad usage without ``--allow-remote``, and warned about with it."""
+    from mcp_tracing._serve import is_loopback
+
+    if is_loopback(args.host):
+        return
+    if not args.allow_remote:
+        raise _UsageError(f"--host {args.host} is not loopback; add --allow-remote to listen there")
+    print(f"mcp-tracing {args.command}: warning: listening on {args.host}: {danger}", file=sys.stderr)
+
+
 def _collect(args: argparse.Namespace) -> int:
-    from mcp_tracing.collect import is_loopback, serve
+    from mcp_tracing.collect import serve
     from mcp_tracing.store import SqliteSpanExporter
 
-    if not is_loopback(args.host):
-        if not args.allow_remote:
-            raise _UsageError(f"--host {args.host} is not loopback; add --allow-remote to listen there")
-        print(
-            f"mcp-tracing collect: warning: listening on {args.host}: anyone who reaches it can write into the store",
-            file=sys.stderr,
-        )
+    _loopback_or_allowed(args, "anyone who reaches it can write into the store")
     return serve(SqliteSpanExporter(args.store), host=args.host, port=args.port, max_body=args.max_body)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from mcp_tracing.ui import serve
+
+    thresholds = _thresholds(args.threshold)
+    _loopback_or_allowed(args, "anyone who reaches it can read every stored trace")
+    return serve(args.store, host=args.host, port=args.port, allow_remote=args.allow_remote, thresholds=thresholds)
 
 
 def _latest(store: TraceStore) -> str:

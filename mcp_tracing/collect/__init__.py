@@ -1,5 +1,5 @@
 """``mcp-tracing collect``: OTLP/HTTP from any process, in any language, into the local store."""
 
-from mcp_tracing.collect.app import DEFAULT_PORT, MAX_BODY, is_loopback, receiver, serve
+from mcp_tracing.collect.app import DEFAULT_PORT, MAX_BODY, receiver, serve
 
-__all__ = ["DEFAULT_PORT", "MAX_BODY", "is_loopback", "receiver", "serve"]
+__all__ = ["DEFAULT_PORT", "MAX_BODY", "receiver", "serve"]

@@ -10,7 +10,6 @@ otherwise explicitly.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -31,10 +30,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mcp_tracing._serve import listen, serve_until_stopped, url
 from mcp_tracing.collect.decode import BadRequest, TooLarge, body_bytes, log_records, parse, span_records
 from mcp_tracing.store import SqliteSpanExporter
 
-__all__ = ["CONCURRENT", "DEFAULT_PORT", "MAX_BODY", "Tally", "is_loopback", "receiver", "serve"]
+__all__ = ["CONCURRENT", "DEFAULT_PORT", "MAX_BODY", "Tally", "receiver", "serve"]
 
 _logger = logging.getLogger(__name__)
 
@@ -48,16 +48,6 @@ _PROTOBUF: Final = "application/x-protobuf"
 _JSON: Final = "application/json"
 _INVALID_ARGUMENT: Final = 3
 _UNAVAILABLE: Final = 14
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _encode(message: Message, json_body: bool) -> Response:
@@ -184,48 +174,18 @@ def serve(store: SqliteSpanExporter, *, host: str, port: int, max_body: int = MA
     """Serves the receiver until SIGTERM or SIGINT; returns the exit status.
 
     The socket is bound before the line saying where it listens is printed, so a sender that waits for that
-    line is never refused (connections wait in the backlog until the server takes them); port 0 picks one.
+    line is never refused; port 0 picks one.
     """
-    import socket
-
-    import uvicorn
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, port))
-        listener.listen(128)
-    except OSError as exc:
-        listener.close()
-        print(f"mcp-tracing: error: cannot listen on {host}:{port} ({exc.strerror or exc})", file=sys.stderr)
+    listener = listen(host, port, "collect")
+    if listener is None:
         return 1
-    bound = listener.getsockname()[1]
     app = receiver(store, max_body=max_body)
-    # At most CONCURRENT requests at once (others get 503 and retry, as OTLP senders do): each may hold up to
-    # max_body bytes while it is read.
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, limit_concurrency=CONCURRENT)
-    server = uvicorn.Server(config)
-    # A stop signal before uvicorn takes them over (it does while it serves) asks it to stop once started; after,
-    # uvicorn raises the signal that stopped it again for this handler, which lets the receiver close the store
-    # and say what it received, then end with status 0 (a clean stop).
-    import signal
 
-    def stop(signum: int, frame: object) -> None:
-        del signum, frame
-        server.should_exit = True
-
-    stops = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, stop) for sig in stops}
-    shown = f"[{host}]" if ":" in host else host
-    print(f"mcp-tracing collect: receiving OTLP/HTTP on http://{shown}:{bound} into {store.path}", file=sys.stderr)
-    sys.stderr.flush()
-    try:
-        server.run(sockets=[listener])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        listener.close()
+    def stopped() -> None:
         store.shutdown()
         print(f"mcp-tracing collect: stopped; {app.state.tally}", file=sys.stderr)
-    return 0
+
+    # At most CONCURRENT requests at once (others get 503 and retry, as OTLP senders do): each may hold up to
+    # max_body bytes while it is read.
+    announce = f"mcp-tracing collect: receiving OTLP/HTTP on {url(listener)} into {store.path}"
+    return serve_until_stopped(app, listener, announce, limit_concurrency=CONCURRENT, on_stop=stopped)

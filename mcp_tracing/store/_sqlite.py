@@ -131,7 +131,13 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 5m, 1h, 7d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > _LONGEST_S:  # in nanoseconds, no longer a time SQLite can compare with (and no trace's age)
+        raise ValueError(f"not a duration: {text!r} is longer than 100 years")
+    return seconds
+
+
+_LONGEST_S: Final = 100 * 365 * 86400
 
 
 def default_store_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -183,19 +183,38 @@ class TraceStore:
     """Reads the store: recent traces with filters, and whole traces by id or unique id prefix.
 
     Raises ``StoreError`` (one-line message) for a missing, empty or corrupt store.
+
+    Args:
+        path: the store file (default: ``$MCP_TRACING_STORE``, or ``traces.db`` in the user data dir).
+        progress: told how an older store's migration goes.
+        read_only: nothing is ever written through this reader (SQLite's ``query_only``): a store in an older
+            format is refused instead of migrated. ``mcp-tracing ui`` reads this way.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         if not self.path.exists():
             raise StoreError(f"no trace store at {self.path} (run an instrumented agent, or `mcp-tracing demo`)")
         try:
             self._connection = connect(self.path, create=False)
+            if read_only:
+                self._connection.execute("PRAGMA query_only = ON")
             self._connection.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
             self._connection.execute("SELECT count(*) FROM spans LIMIT 1").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a readable mcp-tracing store ({exc})") from None
         if needs_migration(self._connection):
+            if read_only:
+                self._connection.close()
+                raise StoreError(
+                    f"{self.path} is in an older format: run `mcp-tracing traces` once to migrate it (read-only here)"
+                )
             self._migrate(progress)
 
     def _migrate(self, progress: Progress | None) -> None:
@@ -222,6 +241,11 @@ class TraceStore:
         known = self._keys()
         return [condition for condition in where if not condition.indexed(condition.keys_matched(known))]
 
+    def version(self) -> int:
+        """A number that changes whenever another connection commits to the store (SQLite's ``data_version``):
+        what ``mcp-tracing ui`` polls to show new traces without reading them all again."""
+        return int(self._query("PRAGMA data_version")[0][0])
+
     def _keys(self) -> dict[str, int]:
         return {key: number for number, key in self._query("SELECT key_no, key FROM attribute_keys")}
 
@@ -232,12 +256,19 @@ class TraceStore:
         errors_only: bool = False,
         slower_than_s: float | None = None,
         where: Sequence[Where] = (),
+        search: str | None = None,
         limit: int = 20,
     ) -> list[TraceSummary]:
         """The most recent traces first (by start), each summarised; filters combine with AND. ``since_s``
-        keeps traces that started within that many seconds."""
+        keeps traces that started within that many seconds; ``search`` keeps the traces whose id starts with
+        it, or with a span whose request id (an attribute ``request_id``, ``*.request_id`` or
+        ``jsonrpc.request.id``) is it."""
         clauses: list[str] = []
         args: list[Any] = []
+        if search is not None and search.strip():
+            sql, values = self._search(search.strip())
+            clauses.append(sql)
+            args.extend(values)
         if since_s is not None:
             clauses.append("t.start_ns >= ?")
             args.append(time.time_ns() - int(since_s * 1e9))
@@ -277,6 +308,30 @@ class TraceStore:
             )
             for trace_id, start, end, count, errors, services, root_name in self._query(sql, [*args, limit])
         ]
+
+    def _search(self, text: str) -> tuple[str, list[Any]]:
+        """The ``search`` condition on traces ``t``: an id prefix, or a request id, through the index."""
+        alternatives: list[str] = []
+        args: list[Any] = []
+        prefix = text.lower()
+        if re.fullmatch(r"[0-9a-f]{1,32}", prefix):
+            alternatives.append("(t.trace_id >= ? AND t.trace_id < ?)")
+            args += [prefix, prefix + "g"]
+        known = self._keys()
+        try:  # a number matches numeric ids and the same text (as --where does)
+            value: str | float = float(text)
+        except ValueError:
+            value = text
+        for key in ("request_id", attr.JSONRPC_REQUEST_ID):
+            condition = Where(key, "=", value, text)
+            keys = condition.keys_matched(known)
+            if keys:
+                sql, values = (
+                    condition.index_sql([known[k] for k in keys]) if condition.indexed(keys) else condition.scan_sql()
+                )
+                alternatives.append(sql)
+                args += values
+        return "(" + (" OR ".join(alternatives) or "0") + ")", args
 
     def count_traces(self, *, since_s: float | None = None) -> int:
         """How many traces started within ``since_s`` seconds (all, when ``None``)."""

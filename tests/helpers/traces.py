@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Mapping
@@ -92,3 +93,41 @@ def write(path: Path, *traces: Trace) -> None:
     assert connection is not None
     exporter._insert(connection, [s for t in traces for s in t.spans])  # pyright: ignore[reportPrivateUsage]
     connection.close()
+
+
+def planted() -> Trace:
+    """A turn with an N+1 (three reads) and a sequential pair, at known times (ms)."""
+    t = Trace("e" * 32)
+    turn = t.turn(0, 600)
+    t.span("model.call", 0, 90, turn, attributes={"gen_ai.request.model": "m"})
+    for i in range(3):
+        t.call("read_file", 100 + 60 * i, 150 + 60 * i, turn)
+    t.span("model.call", 280, 300, turn)
+    t.call("query", 300, 420, turn, server="sql", shape="sql")
+    t.call("search", 425, 590, turn, shape="word")
+    served = t.span(
+        "tools/call search <script>alert(1)</script>",  # text from spans never becomes markup
+        430,
+        580,
+        t.spans[-1],
+        kind="SERVER",
+        service="files-server",
+        pid=2,
+    )
+    t.span("fs.scan", 440, 570, served, service="files-server", pid=2)
+    return t
+
+
+def planted_store(path: Path) -> dict[str, Trace]:
+    """Four traces: a quick one with a request id, a slow one, one with an error, one from two days ago."""
+    quick = Trace("1" * 32)
+    quick.span("quick", 0, 20, request_id="req-42")
+    slow = Trace("2" * 32)
+    slow.span("slow", 0, 3000, attributes={"mcp_tracing.session.total_cost_estimate": 2.5})
+    failing = Trace("3" * 32)
+    span = failing.span("failing", 0, 50, attributes={"jsonrpc.request.id": 7})
+    failing.spans[0] = dataclasses.replace(span, status="ERROR")
+    old = Trace("4" * 32, t0=time.time_ns() - 2 * 86400 * 10**9)
+    old.span("old", 0, 10)
+    write(path, quick, slow, failing, old)
+    return {"quick": quick, "slow": slow, "failing": failing, "old": old}
