@@ -137,8 +137,9 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    machine = platform.processor() or platform.machine()
     summary: dict[str, Any] = {
-        "machine": f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores), Python {platform.python_version()}",
+        "machine": f"{machine} ({os.cpu_count()} cores), Python {platform.python_version()}",
         "rounds": args.rounds,
         "date": time.strftime("%Y-%m-%d"),
         "sizes": {},
