@@ -396,6 +396,9 @@ def test_the_trace_view_zooms_collapses_colours_marks_findings_and_shows_details
     ):
         assert expected in details, (expected, details)
     assert "error" in bars(page)[scan.span_id]["classes"]
+    results = Path(__file__).resolve().parents[1] / ".test-results"
+    results.mkdir(exist_ok=True)
+    page.screenshot(path=str(results / "ui-trace.png"))
     page.click("#details .link")
     assert page.inner_text("#details h2") == t.spans[2].name
 

@@ -25,10 +25,10 @@ from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from mcp_tracing._serve import listen, serve_until_stopped, url
+from mcp_tracing._serve import is_loopback, listen, serve_until_stopped, url
 from mcp_tracing.store import StoreError, TraceStore, Where, default_store_path, parse_duration
 from mcp_tracing.store.patterns import Thresholds, analyze, lost_halves
 from mcp_tracing.ui.page import Page, list_page, trace_page
@@ -106,8 +106,14 @@ class _FindingCounts:
         return found
 
 
-def _error(status: int, text: str) -> JSONResponse:
-    return JSONResponse({"error": text}, status_code=status)
+def _json(value: object, status: int = 200) -> Response:
+    """JSON whose strings read as the pages show text (``shown_json``): a filter echoed back in an error, or a
+    root span's name, cannot reorder the page with a bidi character."""
+    return Response(shown_json(value), status_code=status, media_type="application/json")
+
+
+def _error(status: int, text: str) -> Response:
+    return _json({"error": text}, status)
 
 
 def _page(page: Page, status: int = 200) -> HTMLResponse:
@@ -234,17 +240,16 @@ def _routes(reader: _Reader, thresholds: Thresholds | None, path: str | Path | N
                     )
                 version = store.version()
         except StoreError as exc:
-            return JSONResponse({"version": -1, "traces": [], "notes": [str(exc)]})
-        body = shown_json({"version": version, "traces": listed, "notes": notes})
-        return Response(body, media_type="application/json")
+            return _json({"version": -1, "traces": [], "notes": [str(exc)]})
+        return _json({"version": version, "traces": listed, "notes": notes})
 
     def version(request: Request) -> Response:
         del request
         try:
             with reader.store() as store:
-                return JSONResponse({"version": store.version()})
+                return _json({"version": store.version()})
         except StoreError:
-            return JSONResponse({"version": -1})
+            return _json({"version": -1})
 
     def trace(request: Request) -> Response:
         prefix = request.path_params["trace_id"]
@@ -292,9 +297,13 @@ def serve(
 ) -> int:
     """Serves the ui until SIGTERM or SIGINT; returns the exit status (1 when it cannot listen).
 
-    The address is printed on stderr once the socket listens (port 0 picks a free one). Refusing a non-loopback
-    ``host`` without ``allow_remote`` is the command's job (``mcp-tracing ui``), which says why.
+    The address is printed on stderr once the socket listens (port 0 picks a free one).
+
+    Raises:
+        ValueError: ``host`` is not loopback and ``allow_remote`` is not set.
     """
+    if not is_loopback(host) and not allow_remote:
+        raise ValueError(f"{host} is not loopback: serving the store there needs allow_remote=True")
     listener = listen(host, port, "ui")
     if listener is None:
         return 1

@@ -106,7 +106,9 @@ def trace_page(view: dict[str, Any]) -> Page:
 <aside id="details" hidden></aside>
 </main>
 <script id="trace-data" type="application/json">{shown_json(view)}</script>"""
-    return _document(f"trace {view.get('trace_id', '')}", "trace-page", body, _asset("trace.js"), connect=False)
+    return _document(
+        f"trace {view.get('trace_id', '')}", "trace-page", body, _asset("common.js") + _asset("trace.js"), connect=False
+    )
 
 
 def list_page(store: str) -> Page:
@@ -130,4 +132,4 @@ def list_page(store: str) -> Page:
 <th>trace</th></tr></thead>
 <tbody id="rows"></tbody>
 </table>"""
-    return _document("traces", "list-page", body, _asset("list.js"), connect=True)
+    return _document("traces", "list-page", body, _asset("common.js") + _asset("list.js"), connect=True)

@@ -1,6 +1,5 @@
 // mcp-tracing ui: the trace list. The filters are `mcp-tracing traces`'s, kept in the address (a filtered list can
 // be bookmarked); new traces appear by themselves: the store's version is polled, the list read again when it moves.
-"use strict";
 (function () {
   const POLL_MS = 2000;
   const $ = (id) => document.getElementById(id);
@@ -8,17 +7,6 @@
   const fields = ["search", "slower_than", "since", "where", "limit"];
   let version = null, known = null, pending = null;
 
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function duration(ms) {
-    if (ms < 1) return +(ms * 1000).toPrecision(3) + " µs";
-    if (ms < 1000) return +ms.toPrecision(4) + " ms";
-    return +(ms / 1000).toPrecision(4) + " s";
-  }
   function query() {
     const params = new URLSearchParams();
     for (const name of fields) {
@@ -71,7 +59,7 @@
       const services = el("td", "services");
       trace.services.forEach((name) => services.appendChild(el("span", "chip", name)));
       if (trace.lost_servers.length) services.appendChild(el("span", "lost", "⚠ no spans from " + trace.lost_servers.join(", ")));
-      tr.append(el("td", "start", started.toLocaleString()), root, services, el("td", "num duration", duration(trace.duration_ms)),
+      tr.append(el("td", "start", started.toLocaleString()), root, services, el("td", "num duration", duration(trace.duration_ms * 1e6)),
         el("td", "num spans", trace.spans), el("td", "num errors" + (trace.errors ? " some" : ""), trace.errors),
         el("td", "num findings" + (trace.findings ? " some" : ""), trace.findings), el("td", "id", trace.trace_id.slice(0, 12)));
       tr.addEventListener("click", (event) => { if (!event.target.closest("a")) location.href = link.href; });

@@ -1,6 +1,5 @@
 // mcp-tracing: the trace view. One renderer for `mcp-tracing ui` and `show --html`: it reads the trace from the
-// page's JSON (never fetched), and puts every value into the page as text (textContent, never markup).
-"use strict";
+// page's JSON (never fetched), and puts every value into the page as text (common.js's `el`, never markup).
 (function () {
   const data = JSON.parse(document.getElementById("trace-data").textContent);
   const spans = data.spans;
@@ -12,19 +11,6 @@
   const viewport = $("viewport"), spacer = $("spacer"), rowsEl = $("rows"), axis = $("axis");
   const details = $("details"), brush = $("brush"), chart = $("chart");
 
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function duration(ns) {
-    const a = Math.abs(ns);
-    if (a < 1e3) return ns.toFixed(0) + " ns";
-    if (a < 1e6) return +(ns / 1e3).toPrecision(3) + " µs";
-    if (a < 1e9) return +(ns / 1e6).toPrecision(4) + " ms";
-    return +(ns / 1e9).toPrecision(4) + " s";
-  }
   function shown(value) { return typeof value === "string" ? value : JSON.stringify(value); }
 
   // Tree facts, from the spans' tree order and depths: where each subtree ends, and each span's index.
@@ -189,7 +175,7 @@
     const pixels = Math.max(axis.clientWidth, 1);
     const step = nice(width / Math.max(Math.floor(pixels / 90), 1));
     for (let t = Math.ceil(view[0] / step) * step; t <= view[1]; t += step) {
-      const tick = el("div", "tick", duration(t));
+      const tick = el("div", "tick", t === 0 ? "0" : duration(t));
       tick.style.left = ((t - view[0]) / width * 100) + "%";
       axis.appendChild(tick);
     }
@@ -283,7 +269,7 @@
   }
   function mark(ids) {
     marked = new Set(ids);
-    const first = Math.min(...ids.map((id) => index.get(id)).filter((i) => i !== undefined));
+    const first = ids.reduce((low, id) => (index.has(id) ? Math.min(low, index.get(id)) : low), Infinity);
     if (Number.isFinite(first)) { reveal(first); select(first); }
     redraw();
   }
