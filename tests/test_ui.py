@@ -377,3 +377,27 @@ def test_shown_json_reads_back_as_the_terminal_shows_it_bar_tabs_and_newlines(va
     text = shown_json(value)
     assert json.loads(text) == expected(value)
     assert "<" not in text and ">" not in text and "&" not in text
+
+
+def test_the_app_mounts_under_a_prefix_with_its_relative_links(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    store = tmp_path / "traces.db"
+    planted_store(store)
+    outer = Starlette(routes=[Mount("/ui", app=UiApp(store))])
+    assert get(outer, "/ui/")[0] == 200
+    assert sorted(json.loads(get(outer, "/ui/api/traces")[2])["traces"][0]) == [
+        "duration_ms",
+        "errors",
+        "findings",
+        "lost_servers",
+        "root",
+        "services",
+        "spans",
+        "start_unix_ms",
+        "trace_id",
+    ]
+    status, _, body = get(outer, "/ui/traces/1111")
+    assert status == 200 and '"links": {"list": "../", "json": "' + "1" * 32 + '.json"}' in body.decode()
+    assert get(outer, f"/ui/traces/{'1' * 32}.json")[0] == 200
