@@ -486,3 +486,38 @@ def test_hostile_names_and_attributes_render_as_text_under_the_policy(tmp_path: 
     assert page.evaluate("typeof window.__pwned") == "undefined"
     refused = page.evaluate("window.__violations")
     assert refused and all(v.startswith("script-src") for v in refused), refused  # by the header's and the meta's
+
+
+def test_a_trace_still_arriving_offers_its_new_spans_and_keeps_the_view(tmp_path: Path, ui_for: Any, page: Any) -> None:
+    store = tmp_path / "traces.db"
+    t = planted()
+    write(store, t)
+    ui = ui_for(store)
+    page.goto(f"{ui.url}/traces/{t.trace_id}")
+    page.wait_for_selector("#rows .row")
+    turn = next(s for s in t.spans if s.name == "agent.turn")
+    scan = next(s for s in t.spans if s.name == "fs.scan")
+    page.evaluate("window.mcpTracing.zoom(100e6, 700e6)")
+    page.click(f"[data-span-id='{scan.span_id}'] .name")
+    page.click(f"[data-span-id='{turn.span_id}'] .toggle")
+    page.uncheck("#critical-toggle")
+    assert page.is_hidden("#arrived")
+
+    before = len(t.spans)
+    root = t.spans[0]
+    for i in range(3):  # the agent goes on: a second turn's spans reach the store
+        t.span("model.call", 700 + i * 10, 705 + i * 10, root)
+    arrived = Trace(t.trace_id)
+    arrived.spans = t.spans[before:]
+    write(store, arrived)
+    page.wait_for_selector("#arrived:not([hidden])")
+    assert page.inner_text("#arrived span") == "3 more spans of this trace arrived"
+    page.click("#show-arrived")
+    under_turn = before - 2  # all but the session and the turn itself
+    page.wait_for_function(f"() => window.mcpTracing && window.mcpTracing.visible() === {before + 3 - under_turn}")
+    assert page.evaluate("window.mcpTracing.view()") == [100e6, 700e6]  # the same zoom
+    assert page.eval_on_selector(f"[data-span-id='{turn.span_id}'] .hidden", "n => n.textContent") == f"+{under_turn}"
+    assert page.inner_text("#details h2") == "fs.scan"  # the same selection (its row is inside the collapsed turn)
+    assert not page.is_checked("#critical-toggle")
+    assert page.is_hidden("#arrived")
+    assert page.problems == [] and page.evaluate("window.__violations") == []

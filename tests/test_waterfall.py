@@ -27,6 +27,7 @@ def test_the_page_is_self_contained_and_escapes_span_text() -> None:
     assert "http://" not in page and "https://" not in page  # nothing fetched
     assert page.count("<script") == 2  # the data (JSON) and the page's own script
     assert "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-" in page
+    assert "connect-src 'none'" in page  # a file has no server to ask anything
 
 
 def test_chromium_renders_one_bar_per_span_in_order_and_to_scale(

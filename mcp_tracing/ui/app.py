@@ -259,10 +259,16 @@ def _routes(reader: _Reader, thresholds: Thresholds | None, path: str | Path | N
                 spans = store.spans(trace_id)
                 findings = analyze(spans, thresholds, neighbours=store.roots_between)
                 logs = store.logs(trace_id)
+                version = store.version()
         except StoreError as exc:
             return _text_page(404, str(exc))
-        links = {"list": "../", "json": f"{trace_id}.json"}
-        return _page(trace_page(trace_view(spans, findings, logs, links=links)))
+        links = {
+            "list": "../",
+            "json": f"{trace_id}.json",
+            "version": "../api/version",
+            "summary": f"../api/traces?search={trace_id}&limit=1",
+        }
+        return _page(trace_page(trace_view(spans, findings, logs, links=links, version=version)))
 
     def trace_json(request: Request) -> Response:
         prefix = request.path_params["trace_id"]

@@ -89,6 +89,7 @@ def trace_page(view: dict[str, Any]) -> Page:
 <ul id="legend"></ul>
 <ul id="findings"></ul>
 <div id="lost"></div>
+<div id="arrived" hidden><span></span> <button type="button" id="show-arrived">show them</button></div>
 <div id="orphan-logs"></div>
 <div id="controls">
 <label><input type="checkbox" id="critical-toggle" checked> critical path</label>
@@ -106,9 +107,10 @@ def trace_page(view: dict[str, Any]) -> Page:
 <aside id="details" hidden></aside>
 </main>
 <script id="trace-data" type="application/json">{shown_json(view)}</script>"""
-    return _document(
-        f"trace {view.get('trace_id', '')}", "trace-page", body, _asset("common.js") + _asset("trace.js"), connect=False
-    )
+    script = _asset("common.js") + _asset("trace.js")
+    # Served, the page asks its server whether more of the trace arrived; a file has no server to ask.
+    served = bool(view.get("links", {}).get("version"))
+    return _document(f"trace {view.get('trace_id', '')}", "trace-page", body, script, connect=served)
 
 
 def list_page(store: str) -> Page:

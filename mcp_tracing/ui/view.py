@@ -97,6 +97,7 @@ def trace_view(
     logs: Sequence[LogRecord] = (),
     *,
     links: Mapping[str, str] | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
     """The data of one trace's page.
 
@@ -106,8 +107,10 @@ def trace_view(
             and cost).
         logs: the trace's log records; each is shown with its span (or with the trace, when its span is not
             stored).
-        links: the page's own links by name (``list``: the trace list, ``json``: this trace as JSON), for the
-            served page; none in a file.
+        links: the page's own links by name, for the served page (none in a file): ``list`` the trace list,
+            ``json`` this trace as JSON, ``version`` the store's version and ``summary`` this trace's row of the
+            list (what the page polls to say more of the trace arrived).
+        version: the store's version the spans were read at (``TraceStore.version``), with ``links``.
     """
     rows = _ordered(spans)
     start = min((s.start_ns for s in spans), default=0)
@@ -162,5 +165,6 @@ def trace_view(
         "critical": [[c.span_id, c.start_ns - start, c.end_ns - start] for c in critical_path(spans)],
         "lost": [half.describe() for half in lost_halves(spans)],
         "links": dict(links or {}),
+        "version": version,
     }
     return data

@@ -341,8 +341,59 @@
   }
 
   if (!spans.length) rowsEl.appendChild(el("div", "empty", "no spans"));
+  // ---- a trace still arriving (served pages only): say when the store holds more of its spans, and show them on
+  // request, by a reload that keeps the zoom, the collapsed spans, the selection and the scroll (a page never
+  // changes under the person reading it).
+  const KEPT = "mcp-tracing:" + data.trace_id;
+  function keep() {
+    sessionStorage.setItem(KEPT, JSON.stringify({
+      view, collapsed: [...collapsed].map((i) => spans[i].id), selected: selected === null ? null : spans[selected].id,
+      scroll: viewport.scrollTop, critical: $("critical-toggle").checked,
+    }));
+    location.reload();
+  }
+  function restore() {
+    const saved = JSON.parse(sessionStorage.getItem(KEPT) || "null");
+    sessionStorage.removeItem(KEPT);
+    if (!saved) return;
+    view = [Math.max(0, saved.view[0]), Math.min(total, saved.view[1])];
+    if (!(view[1] > view[0])) view = [0, total];
+    saved.collapsed.forEach((id) => { if (index.has(id)) collapsed.add(index.get(id)); });
+    $("critical-toggle").checked = saved.critical;
+    document.body.classList.toggle("hide-critical", !saved.critical);
+    recompute();
+    viewport.scrollTop = saved.scroll;
+    if (saved.selected !== null && index.has(saved.selected)) select(index.get(saved.selected));
+  }
+  function watch() {
+    const banner = $("arrived");
+    let version = data.version;
+    async function poll() {
+      try {
+        const now = (await (await fetch(data.links.version)).json()).version;
+        if (now !== version) {
+          version = now;
+          const listed = await (await fetch(data.links.summary)).json();
+          const count = listed.traces.length ? listed.traces[0].spans : spans.length;
+          if (count > spans.length) {
+            const more = count - spans.length;
+            banner.querySelector("span").textContent = more + (more === 1 ? " more span" : " more spans") +
+              " of this trace arrived";
+            banner.hidden = false;
+          }
+        }
+      } catch (error) {  // the server stopped: the page still works, and tries again
+      }
+      setTimeout(poll, 2000);
+    }
+    $("show-arrived").addEventListener("click", keep);
+    setTimeout(poll, 2000);
+  }
+
   gutter();
   axisTicks();
   recompute();
+  restore();
+  if (data.links.version) watch();
   window.mcpTracing = { zoom, view: () => view.slice(), total, visible: () => visible.length };
 })();
