@@ -23,6 +23,7 @@ from helpers.processes import clean_env
 from helpers.traces import MS, T0, Trace, planted, planted_store, write
 
 from mcp_tracing._core import attributes as attr
+from mcp_tracing.cli import main
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.store import SqliteSpanExporter, TraceStore
 from mcp_tracing.store.patterns import analyze
@@ -478,6 +479,15 @@ def test_hostile_names_and_attributes_render_as_text_under_the_policy(tmp_path: 
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.evaluate("document.querySelectorAll('img, b, style:not(head style)').length") == 0
     assert page.problems == [] and page.evaluate("window.__violations") == []
+    # The same renderer from a file (show --html), under the policy in its <meta>: the same text, nothing run.
+    page_file = tmp_path / "hostile.html"
+    assert main(["show", "--store", str(store), t.trace_id, "--html", str(page_file)]) == 0
+    page.goto(page_file.as_uri())
+    page.wait_for_selector("#rows .row")
+    assert page.eval_on_selector_all("#rows .row .name", "n => n.map(x => x.textContent)") == names
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.evaluate("document.querySelectorAll('img, b, style:not(head style)').length") == 0
+    assert page.problems == [] and page.evaluate("window.__violations") == []
     # The policy is in force: a script added to the page is refused.
     page.evaluate(
         "() => { const s = document.createElement('script'); s.textContent = 'window.__pwned = 5';"
@@ -521,3 +531,35 @@ def test_a_trace_still_arriving_offers_its_new_spans_and_keeps_the_view(tmp_path
     assert not page.is_checked("#critical-toggle")
     assert page.is_hidden("#arrived")
     assert page.problems == [] and page.evaluate("window.__violations") == []
+
+
+def test_the_keyboard_moves_the_selection_and_folds_subtrees(tmp_path: Path, ui_for: Any, page: Any) -> None:
+    store = tmp_path / "traces.db"
+    t = planted()
+    write(store, t)
+    ui = ui_for(store)
+    page.goto(f"{ui.url}/traces/{t.trace_id}")
+    page.wait_for_selector("#rows .row")
+
+    def selected() -> str:
+        return page.inner_text("#details h2")
+
+    page.keyboard.press("ArrowDown")
+    assert selected() == "agent.session"
+    page.keyboard.press("ArrowDown")
+    assert selected() == "agent.turn"
+    page.keyboard.press("ArrowLeft")  # folds the turn
+    assert page.evaluate("window.mcpTracing.visible()") == 2
+    page.keyboard.press("ArrowRight")  # unfolds it
+    assert page.evaluate("window.mcpTracing.visible()") == len(t.spans)
+    page.keyboard.press("ArrowDown")
+    assert selected() == "model.call"
+    page.keyboard.press("ArrowLeft")  # a leaf: to its parent
+    assert selected() == "agent.turn"
+    assert page.eval_on_selector_all("#rows .row.selected .name", "n => n.map(x => x.textContent)") == ["agent.turn"]
+    page.keyboard.press("ArrowUp")
+    assert selected() == "agent.session"
+    page.evaluate("window.mcpTracing.zoom(100e6, 200e6)")
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.mcpTracing.view()") == [0, page.evaluate("window.mcpTracing.total")]
+    assert page.problems == []

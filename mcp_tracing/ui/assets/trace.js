@@ -247,8 +247,26 @@
     axisTicks();
     redraw();
   }, { passive: false });
+  // Keys: Escape shows the whole trace; ↑/↓ select the row above/below; ← collapses the selected span (or goes
+  // to its parent), → expands it.
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") zoom(0, total);
+    if (event.target.closest && event.target.closest("input, button, a")) return;
+    if (event.key === "Escape") { zoom(0, total); return; }
+    if (!["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"].includes(event.key) || !visible.length) return;
+    event.preventDefault();
+    const position = selected === null ? -1 : visible.indexOf(selected);
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const next = Math.min(Math.max(position + (event.key === "ArrowDown" ? 1 : -1), 0), visible.length - 1);
+      reveal(visible[next]);
+      select(visible[next]);
+    } else if (selected !== null && subtreeEnd[selected] > selected + 1 &&
+               collapsed.has(selected) === (event.key === "ArrowRight")) {
+      setCollapsed(selected, event.key === "ArrowLeft");
+    } else if (selected !== null && event.key === "ArrowLeft" && index.has(spans[selected].parent)) {
+      const parent = index.get(spans[selected].parent);
+      reveal(parent);
+      select(parent);
+    }
   });
   $("critical-toggle").addEventListener("change", (event) => {
     document.body.classList.toggle("hide-critical", !event.target.checked);
