@@ -289,9 +289,11 @@ def test_the_trace_view_zooms_collapses_colours_marks_findings_and_shows_details
             row = rows[span.span_id]
             visible = span.end_ns - start >= view[0] and span.start_ns - start <= view[1]
             assert row["shown"] == visible, span.name
-            if visible:
-                expected = (span.start_ns - start - view[0]) / (view[1] - view[0]) * row["lane"]
-                assert row["left"] == pytest.approx(max(expected, -1e9), abs=1.5), span.name
+            if visible:  # the bar is cut to the window
+                begin, end = max(span.start_ns - start, view[0]), min(span.end_ns - start, view[1])
+                scale = row["lane"] / (view[1] - view[0])
+                assert row["left"] == pytest.approx((begin - view[0]) * scale, abs=1.5), span.name
+                assert row["width"] == pytest.approx(max((end - begin) * scale, 1), abs=1.5), span.name
 
     check_scale((0, total))
 
@@ -361,6 +363,12 @@ def test_the_trace_view_zooms_collapses_colours_marks_findings_and_shows_details
     assert panned[1] - panned[0] == pytest.approx(width, rel=1e-6)
     assert panned[0] - view[0] == pytest.approx(width / 10, rel=0.05)
     check_scale((panned[0], panned[1]))
+    # The narrowest zoom (1 µs, inside the session only): the session's bar fills the lane, exactly.
+    page.evaluate("window.mcpTracing.zoom(2500e6, 2500e6)")
+    assert page.evaluate("window.mcpTracing.view()") == [2500e6 - 500, 2500e6 + 500]
+    check_scale((2500e6 - 500, 2500e6 + 500))
+    session = bars(page)[by_name["agent.session"].span_id]
+    assert (session["left"], session["width"]) == (0, pytest.approx(session["lane"], abs=0.5))
     page.dblclick("#viewport")
     assert page.evaluate("window.mcpTracing.view()") == [0, total]
     check_scale((0, total))

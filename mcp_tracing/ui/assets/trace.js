@@ -106,9 +106,12 @@
   function place(node, start, end) {
     const width = view[1] - view[0];
     if (end < view[0] || start > view[1]) { node.style.display = "none"; return; }
+    // Cut to the window first: zoomed in far, a long span's full bar would be millions of pixels wide, past what
+    // a browser lays out exactly.
+    const from = Math.max(start, view[0]), to = Math.min(end, view[1]);
     node.style.display = "";
-    node.style.left = ((start - view[0]) / width * 100) + "%";
-    node.style.width = (Math.max(end - start, 0) / width * 100) + "%";
+    node.style.left = ((from - view[0]) / width * 100) + "%";
+    node.style.width = (Math.max(to - from, 0) / width * 100) + "%";
   }
   function row(i) {
     const s = spans[i];
