@@ -506,13 +506,19 @@ def test_hostile_names_and_attributes_render_as_text_under_the_policy(tmp_path: 
     assert refused and all(v.startswith("script-src") for v in refused), refused  # by the header's and the meta's
 
 
-def test_a_trace_still_arriving_offers_its_new_spans_and_keeps_the_view(tmp_path: Path, ui_for: Any, page: Any) -> None:
-    store = tmp_path / "traces.db"
+def open_planted(store: Path, ui_for: Any, page: Any) -> Trace:
+    """The waterfall's planted trace, written to ``store``, open in ``page`` from a ui serving it."""
     t = planted()
     write(store, t)
     ui = ui_for(store)
     page.goto(f"{ui.url}/traces/{t.trace_id}")
     page.wait_for_selector("#rows .row")
+    return t
+
+
+def test_a_trace_still_arriving_offers_its_new_spans_and_keeps_the_view(tmp_path: Path, ui_for: Any, page: Any) -> None:
+    store = tmp_path / "traces.db"
+    t = open_planted(store, ui_for, page)
     turn = next(s for s in t.spans if s.name == "agent.turn")
     scan = next(s for s in t.spans if s.name == "fs.scan")
     page.evaluate("window.mcpTracing.zoom(100e6, 700e6)")
@@ -543,11 +549,7 @@ def test_a_trace_still_arriving_offers_its_new_spans_and_keeps_the_view(tmp_path
 
 def test_the_keyboard_moves_the_selection_and_folds_subtrees(tmp_path: Path, ui_for: Any, page: Any) -> None:
     store = tmp_path / "traces.db"
-    t = planted()
-    write(store, t)
-    ui = ui_for(store)
-    page.goto(f"{ui.url}/traces/{t.trace_id}")
-    page.wait_for_selector("#rows .row")
+    t = open_planted(store, ui_for, page)
 
     def selected() -> str:
         return page.inner_text("#details h2")
