@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mcp_tracing._serve import listen, serve_until_stopped, url
+from mcp_tracing.cli.text import counted
 from mcp_tracing.collect.decode import BadRequest, TooLarge, body_bytes, log_records, parse, span_records
 from mcp_tracing.store import SqliteSpanExporter
 
@@ -84,9 +85,6 @@ class Tally:
     logs: int = 0
 
     def __str__(self) -> str:
-        def counted(count: int, noun: str) -> str:
-            return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
         return (
             f"{counted(self.requests, 'request')} ({self.gzip:,} gzip, {self.refused:,} refused), "
             f"{counted(self.spans, 'span')} and {counted(self.logs, 'log record')} received"
