@@ -105,6 +105,35 @@ def test_the_view_orders_the_tree_colours_services_in_order_and_puts_logs_with_t
     assert (view["spans"][0]["start"], view["spans"][0]["end"], view["duration"]) == (0, 100 * MS, 100 * MS)
 
 
+def test_spans_in_a_parent_cycle_are_drawn_once_each_in_the_tree_and_the_view() -> None:
+    """Before: the terminal tree left out spans whose parents form a cycle (no root reaches them), and the view
+    added them back by a pass of its own; now the one walk both use draws each span once."""
+    from mcp_tracing.cli.tree import render_tree, tree_order
+
+    t = Trace()
+    root = t.span("root", 0, 10)
+    t.span("child", 1, 2, root)
+    a = SpanRecord("a", t.trace_id, "a" * 16, "b" * 16, "INTERNAL", T0 + 3 * MS, T0 + 4 * MS, "UNSET", "agent", 1)
+    b = SpanRecord("b", t.trace_id, "b" * 16, "a" * 16, "INTERNAL", T0 + 5 * MS, T0 + 6 * MS, "UNSET", "agent", 1)
+    itself = SpanRecord("self", t.trace_id, "c" * 16, "c" * 16, "INTERNAL", T0 + 7 * MS, T0 + 8 * MS, "UNSET", None, 1)
+    spans = [*t.spans, b, itself, a]
+    assert [(s.name, depth) for s, depth in tree_order(spans)] == [
+        ("root", 0),
+        ("child", 1),
+        ("a", 0),  # the earliest of the cycle, as a root
+        ("b", 1),
+        ("self", 0),
+    ]
+    assert [line.split(" [")[0] for line in render_tree(spans).splitlines()] == [
+        "root",
+        "└── child",
+        "a",
+        "└── b",
+        "self",
+    ]
+    assert [s["name"] for s in trace_view(spans)["spans"]] == ["root", "child", "a", "b", "self"]
+
+
 # ------------------------------------------------------------------------------------------------ the app
 
 

@@ -9,14 +9,14 @@ calls are told apart at a glance; ``marks`` adds ``analyze``'s findings inline (
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing.cli.terminal import cell_len, fit
 from mcp_tracing.cli.text import terminal_safe
 from mcp_tracing.store.records import SpanRecord
 
-__all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_lines", "tree_rows"]
+__all__ = ["KEY_ATTRIBUTES", "MAX_DEPTH", "MAX_LABEL", "render_tree", "tree_lines", "tree_order", "tree_rows"]
 
 KEY_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     (attr.MODEL_NAME, "model"),
@@ -98,32 +98,59 @@ def tree_lines(
     return lines
 
 
+def tree_order(spans: Sequence[SpanRecord]) -> list[tuple[SpanRecord, int]]:
+    """Every span once, in drawing order, with its depth (what the browser view draws from)."""
+    return [(span, depth) for span, depth, _, _ in _walk(spans)]
+
+
 def tree_rows(spans: Sequence[SpanRecord]) -> list[tuple[str, SpanRecord]]:
     """The tree's lines (prefix and label) with their spans, in drawing order."""
+    lines: list[tuple[str, SpanRecord]] = []
+    for span, depth, prefix, last in _walk(spans):
+        label = _label(span) if depth <= MAX_DEPTH else f"[depth {depth}] {_label(span)}"
+        lines.append((label if depth == 0 else f"{prefix}{'└── ' if last else '├── '}{label}", span))
+    return lines
+
+
+def _walk(spans: Sequence[SpanRecord]) -> Iterator[tuple[SpanRecord, int, str, bool]]:
+    """Each span once, parents before children and siblings in start order: ``(span, depth, prefix, last)``,
+    ``prefix`` being the indentation drawn before it and ``last`` whether it is its parent's last child.
+
+    A span whose parent is not among ``spans`` is a root. Spans in a parent cycle (``a`` under ``b`` under ``a``:
+    a peer can send that), which no root reaches, are drawn too, from the earliest of them as a root: nothing
+    given is left out, and nothing is drawn twice.
+    """
     ids = {s.span_id for s in spans}
     children: dict[str | None, list[SpanRecord]] = defaultdict(list)
     for span in spans:
         children[span.parent_id if span.parent_id in ids else None].append(span)
     for siblings in children.values():
         siblings.sort(key=lambda s: s.start_ns)
-    lines: list[tuple[str, SpanRecord]] = []
+    drawn: set[int] = set()  # by identity: a cycle brings the same span round again
+    unreached = iter(sorted(spans, key=lambda s: s.start_ns))
     # Iterative (a peer can make a trace thousands of spans deep) and with the indentation capped at
     # MAX_DEPTH levels, so a line never grows with the depth; deeper lines say their depth instead.
     stack: list[tuple[SpanRecord, str, bool, int]] = [(root, "", True, 0) for root in reversed(children.get(None, []))]
-    while stack:
-        span, prefix, last, depth = stack.pop()
-        label = _label(span) if depth <= MAX_DEPTH else f"[depth {depth}] {_label(span)}"
-        lines.append((label if depth == 0 else f"{prefix}{'└── ' if last else '├── '}{label}", span))
-        below = children.get(span.span_id, [])
-        if depth == 0:
-            deeper = ""
-        elif depth < MAX_DEPTH:
-            deeper = prefix + ("    " if last else "│   ")
-        else:
-            deeper = prefix
-        for i, child in reversed(list(enumerate(below))):
-            stack.append((child, deeper, i == len(below) - 1, depth + 1))
-    return lines
+    while True:
+        while stack:
+            span, prefix, last, depth = stack.pop()
+            if id(span) in drawn:
+                continue
+            drawn.add(id(span))
+            yield span, depth, prefix, last
+            below = [child for child in children.get(span.span_id, []) if id(child) not in drawn]
+            if depth == 0:
+                deeper = ""
+            elif depth < MAX_DEPTH:
+                deeper = prefix + ("    " if last else "│   ")
+            else:
+                deeper = prefix
+            for i, child in reversed(list(enumerate(below))):
+                stack.append((child, deeper, i == len(below) - 1, depth + 1))
+        cycle = next((span for span in unreached if id(span) not in drawn), None)
+        if cycle is None:
+            return
+        stack.append((cycle, "", True, 0))
 
 
 MAX_DEPTH: int = 64

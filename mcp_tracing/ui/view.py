@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from mcp_tracing._core import attributes as attr
 from mcp_tracing.cli.text import terminal_safe
-from mcp_tracing.cli.tree import tree_rows
+from mcp_tracing.cli.tree import tree_order
 from mcp_tracing.store.critical import critical_path
 from mcp_tracing.store.patterns import LABELS, Finding, flagged, lost_halves
 from mcp_tracing.store.records import LogRecord, SpanRecord
@@ -68,18 +68,6 @@ def _hint(span: SpanRecord) -> str:
     return f"{tool}@{server}" if server else str(tool)
 
 
-def _ordered(spans: Sequence[SpanRecord]) -> list[tuple[SpanRecord, int]]:
-    """Spans in tree order with their depth; spans in a parent cycle (which no root reaches) come last, as roots."""
-    depth: dict[str, int] = {}
-    rows: list[tuple[SpanRecord, int]] = []
-    for _, span in tree_rows(spans):
-        depth[span.span_id] = depth[span.parent_id] + 1 if span.parent_id in depth else 0
-        rows.append((span, depth[span.span_id]))
-    placed = set(depth)
-    rows += [(span, 0) for span in spans if span.span_id not in placed]
-    return rows
-
-
 def _log(record: LogRecord, start: int) -> dict[str, Any]:
     return {
         "time": record.time_ns - start,
@@ -112,7 +100,7 @@ def trace_view(
             list (what the page polls to say more of the trace arrived).
         version: the store's version the spans were read at (``TraceStore.version``), with ``links``.
     """
-    rows = _ordered(spans)
+    rows = tree_order(spans)
     start = min((s.start_ns for s in spans), default=0)
     end = max((s.end_ns for s in spans), default=0)
     services: dict[str, int] = {}
